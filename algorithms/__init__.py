@@ -1,0 +1,18 @@
+"""Search algorithms (installed as ``symbolic_nas.algorithms``), swapped in one line.
+
+Every algorithm proposes token sequences for a codec and learns from rewards;
+none ever sees a model, so any algorithm works on any space.
+
+Example:
+    >>> import symbolic_nas as sn
+    >>> from symbolic_nas import algorithms
+    >>> "random" in algorithms.available()
+    True
+    >>> algo = algorithms.get("random", seed=0)
+    >>> algo.setup(sn.encode({"k": sn.oneof([3, 5])}), budget=10)
+"""
+
+from symbolic_nas.algorithms import random_search  # noqa: F401  (registers "random")
+from symbolic_nas.algorithms.base import Algorithm, Proposal, available, get, register
+
+__all__ = ["Algorithm", "Proposal", "available", "get", "register"]

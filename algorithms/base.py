@@ -1,0 +1,316 @@
+"""The search-algorithm interface: propose token sequences, learn from rewards.
+
+An algorithm never sees a model, an exception, a worker or a file: it proposes
+token sequences for a :class:`~symbolic_nas.codec.Codec` and receives rewards.
+Subclasses implement three hooks (``_setup``, ``_propose``, ``_feedback``) and,
+when they hold state, ``_state_dict``/``_load_state_dict``; the base class owns
+proposal ids, outstanding proposals, the failure policy and the registry.
+
+Failure policy (documented contract, checked by ``symbolic_nas.testing``):
+``feedback(p, None)`` or a NaN/infinite reward closes the proposal *without a
+learning signal* (the tuner's failed trials arrive this way unless it is
+configured to send a finite penalty); a proposal that is never answered stays
+outstanding, is kept by ``state_dict`` and never blocks further proposals.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+import random
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import pyglove as pg
+
+from symbolic_nas.codec import Codec
+
+__all__ = ["Algorithm", "Proposal", "available", "get", "register"]
+
+
+@dataclasses.dataclass(eq=False)
+class Proposal:
+    """Tokens handed out by an algorithm and awaiting feedback.
+
+    Attributes:
+        id: Unique id within the algorithm's run (0, 1, 2, ...).
+        tokens: The token sequence.
+        version: The policy version (number of updates) that produced it.
+        meta: JSON-able algorithm data (e.g. the log-probability at sampling time).
+    """
+
+    id: int
+    tokens: list[int]
+    version: int = 0
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    codec: Codec | None = dataclasses.field(default=None, repr=False)
+    _dna: pg.DNA | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def dna(self) -> pg.DNA:
+        """The ``pg.DNA`` of the tokens, built on first access (it costs milliseconds)."""
+        if self._dna is None:
+            if self.codec is None:
+                raise ValueError(f"proposal {self.id} has no codec to build its DNA with")
+            self._dna = self.codec.from_tokens(self.tokens)
+        return self._dna
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (without the codec)."""
+        return {
+            "id": self.id,
+            "tokens": list(self.tokens),
+            "version": self.version,
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], codec: Codec | None = None) -> Proposal:
+        return cls(
+            id=int(data["id"]),
+            tokens=[int(t) for t in data["tokens"]],
+            version=int(data.get("version", 0)),
+            meta=dict(data.get("meta", {})),
+            codec=codec,
+        )
+
+
+class Algorithm(abc.ABC):
+    """Base class of search algorithms (one per file, registered by name).
+
+    Subclasses take keyword-only hyperparameters, validate them in ``__init__``
+    and call ``super().__init__(seed=seed)``. They own their randomness through
+    ``self.rng`` (a ``random.Random``) and anything else they seed from it.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> from symbolic_nas import algorithms
+        >>> codec = sn.encode({"k": sn.oneof([3, 5, 7])})
+        >>> algo = algorithms.get("random", seed=0)
+        >>> algo.setup(codec, budget=3)
+        >>> p = algo.propose()
+        >>> algo.feedback(p, 0.5)
+        >>> algo.num_feedback
+        1
+    """
+
+    name: ClassVar[str] = ""
+    #: Whether feedback changes future proposals (random search: False).
+    learns: ClassVar[bool] = True
+
+    def __init__(self, *, seed: int | None = 0):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` must be an int or None, but got {seed!r}")
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self._codec: Codec | None = None
+        self.budget: int | None = None
+        self._next_id = 0
+        self._outstanding: dict[int, Proposal] = {}
+        self.num_feedback = 0
+        self.num_failed = 0
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def codec(self) -> Codec:
+        if self._codec is None:
+            raise RuntimeError(f"{type(self).__name__}.setup(codec) must be called first")
+        return self._codec
+
+    @property
+    def num_proposed(self) -> int:
+        return self._next_id
+
+    @property
+    def outstanding(self) -> list[Proposal]:
+        """Proposals handed out and not yet answered, oldest first."""
+        return list(self._outstanding.values())
+
+    def setup(self, codec: Codec, budget: int | None = None) -> None:
+        """Prepares the algorithm for a space; ``budget`` is the planned number of trials."""
+        if not isinstance(codec, Codec):
+            raise TypeError(
+                f"`codec` must be a symbolic_nas Codec (sn.encode(space)), but got {codec!r}"
+            )
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
+        ):
+            raise ValueError(f"`budget` must be a positive int or None, but got {budget!r}")
+        self._codec = codec
+        self.budget = budget
+        self.rng = random.Random(self.seed)
+        self._next_id = 0
+        self._outstanding = {}
+        self.num_feedback = 0
+        self.num_failed = 0
+        self._setup()
+
+    def propose(self) -> Proposal:
+        """The next proposal (its feedback may come later, in any order)."""
+        codec = self.codec
+        tokens, meta = self._propose()
+        proposal = Proposal(
+            id=self._next_id,
+            tokens=list(tokens),
+            version=self.version,
+            meta=meta or {},
+            codec=codec,
+        )
+        self._next_id += 1
+        self._outstanding[proposal.id] = proposal
+        return proposal
+
+    def feedback(self, proposal: Proposal, reward: float | None) -> None:
+        """Reports the reward of a proposal; None or a non-finite reward means failed."""
+        if not isinstance(proposal, Proposal):
+            raise TypeError(f"`proposal` must be a Proposal, but got {proposal!r}")
+        own = self._outstanding.pop(proposal.id, None)
+        if own is None:
+            raise ValueError(
+                f"`proposal` must be outstanding, but proposal {proposal.id} was never proposed "
+                "by this algorithm or already got its feedback"
+            )
+        if reward is not None and (
+            isinstance(reward, bool) or not isinstance(reward, (int, float))
+        ):
+            raise TypeError(f"`reward` must be a float or None, but got {reward!r}")
+        self.num_feedback += 1
+        if reward is None or not math.isfinite(reward):
+            self.num_failed += 1
+            self._failed(own)
+            return
+        self._feedback(own, float(reward))
+
+    @property
+    def version(self) -> int:
+        """The policy version; learning algorithms bump it at each update."""
+        return 0
+
+    def stats(self) -> dict[str, float]:
+        """Scalar statistics for logging (entropy, baseline, epsilon, ...)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (JSON-able, tensors allowed)."""
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "budget": self.budget,
+            "rng": _rng_state(self.rng),
+            "next_id": self._next_id,
+            "outstanding": [p.to_dict() for p in self._outstanding.values()],
+            "num_feedback": self.num_feedback,
+            "num_failed": self.num_failed,
+            "algorithm": self._state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores a :meth:`state_dict` (call :meth:`setup` with the same codec first)."""
+        codec = self.codec
+        if state.get("name") != self.name:
+            raise ValueError(
+                f"`state` must come from a {self.name!r} algorithm, but got one from "
+                f"{state.get('name')!r}"
+            )
+        self.budget = state["budget"]
+        self.rng.setstate(_rng_from_state(state["rng"]))
+        self._next_id = int(state["next_id"])
+        self._outstanding = {
+            int(p["id"]): Proposal.from_dict(p, codec) for p in state["outstanding"]
+        }
+        self.num_feedback = int(state["num_feedback"])
+        self.num_failed = int(state["num_failed"])
+        self._load_state_dict(state["algorithm"])
+
+    # ------------------------------------------------------------------ hooks
+
+    def _setup(self) -> None:
+        """Called by :meth:`setup` once ``codec``/``budget``/``rng`` are (re)set."""
+
+    @abc.abstractmethod
+    def _propose(self) -> tuple[list[int], dict[str, Any] | None]:
+        """Returns the tokens of the next proposal and its JSON-able metadata."""
+
+    def _feedback(self, proposal: Proposal, reward: float) -> None:
+        """Learns from a finite reward."""
+
+    def _failed(self, proposal: Proposal) -> None:
+        """A proposal failed (no reward). Default: no learning signal."""
+
+    def _state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        del state
+
+    # ------------------------------------------------------------------ pyglove
+
+    def as_dna_generator(self, *, space: Any = None) -> pg.DNAGenerator:
+        """This algorithm as a ``pg.DNAGenerator``, so ``pg.sample(space, ...)`` works.
+
+        Args:
+            space: The space ``pg.sample`` will be called with. When omitted, the
+                algorithm works on the DNASpec alone (subset members are then plain
+                binary decisions).
+        """
+        from symbolic_nas.algorithms.pyglove_adapter import DNAGeneratorAdapter
+
+        return DNAGeneratorAdapter(self, space=space)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(seed={self.seed})"
+
+
+def _rng_state(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_from_state(state: list[Any]) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+# ---------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, type[Algorithm]] = {}
+
+
+def register(name: str) -> Callable[[type[Algorithm]], type[Algorithm]]:
+    """Class decorator adding an algorithm to the registry under ``name``."""
+
+    def decorate(cls: type[Algorithm]) -> type[Algorithm]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"algorithm name {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def get(name: str | Algorithm, **kwargs: Any) -> Algorithm:
+    """An algorithm by registered name (with keyword hyperparameters), or the instance given.
+
+    Example:
+        >>> from symbolic_nas import algorithms
+        >>> algorithms.get("random", seed=1).seed
+        1
+    """
+    if isinstance(name, Algorithm):
+        if kwargs:
+            raise ValueError(
+                f"hyperparameters must not be given with an algorithm instance, "
+                f"but got {sorted(kwargs)}"
+            )
+        return name
+    if name not in _REGISTRY:
+        raise ValueError(f"`algorithm` must be one of {available()}, but got {name!r}")
+    return _REGISTRY[name](**kwargs)
+
+
+def available() -> list[str]:
+    """Registered algorithm names, sorted."""
+    return sorted(_REGISTRY)

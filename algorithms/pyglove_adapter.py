@@ -1,0 +1,54 @@
+"""Any symbolic_nas algorithm as a ``pg.DNAGenerator``, so ``pg.sample`` drives it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyglove as pg
+
+from symbolic_nas.codec import Codec
+
+__all__ = ["DNAGeneratorAdapter"]
+
+_KEY = "symbolic_nas_proposal_id"
+
+
+@pg.members(
+    [
+        ("algorithm", pg.typing.Any(), "The symbolic_nas algorithm."),
+        ("space", pg.typing.Any(default=None), "The space pg.sample is called with, if known."),
+    ]
+)
+class DNAGeneratorAdapter(pg.DNAGenerator):
+    """Adapts an :class:`~symbolic_nas.algorithms.base.Algorithm` to PyGlove.
+
+    Example:
+        >>> import pyglove as pg, symbolic_nas as sn
+        >>> from symbolic_nas import algorithms
+        >>> space = pg.Dict(k=sn.oneof([3, 5]))
+        >>> gen = algorithms.get("random", seed=0).as_dna_generator(space=space)
+        >>> for value, feedback in pg.sample(space, gen, num_examples=2):
+        ...     feedback(float(value.k))   # pg.sample re-issues a trial until it gets feedback
+        >>> gen.algorithm.num_feedback
+        2
+    """
+
+    def _setup(self) -> None:
+        if self.space is not None:
+            codec = Codec(self.space, spec=self.dna_spec)
+        else:
+            codec = Codec.from_spec(self.dna_spec)
+        self._proposals: dict[int, Any] = {}
+        self.algorithm.setup(codec, budget=None)
+
+    def _propose(self) -> pg.DNA:
+        proposal = self.algorithm.propose()
+        dna = proposal.dna
+        dna.set_metadata(_KEY, proposal.id)
+        self._proposals[proposal.id] = proposal
+        return dna
+
+    def _feedback(self, dna: pg.DNA, reward: float | tuple[float, ...]) -> None:
+        proposal = self._proposals.pop(dna.metadata[_KEY])
+        value = reward[0] if isinstance(reward, tuple) else reward
+        self.algorithm.feedback(proposal, float(value))

@@ -1,0 +1,34 @@
+"""The registry of ready-made spaces: ``spaces.get(name, **kwargs)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["available", "get", "register"]
+
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator adding a space factory (keyword arguments -> space) under ``name``."""
+
+    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _REGISTRY and _REGISTRY[name] is not factory:
+            raise ValueError(f"space name {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorate
+
+
+def get(name: str, **kwargs: Any) -> Any:
+    """The space registered as ``name``, built with ``kwargs``."""
+    if name not in _REGISTRY:
+        raise ValueError(f"`space` must be one of {available()}, but got {name!r}")
+    return _REGISTRY[name](**kwargs)
+
+
+def available() -> list[str]:
+    """Registered space names, sorted."""
+    return sorted(_REGISTRY)

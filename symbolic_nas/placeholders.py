@@ -1,0 +1,252 @@
+"""Choice placeholders: PyGlove's hyper primitives, validated, plus ``intv`` and ``subset``.
+
+``oneof``, ``manyof``, ``floatv`` and ``permutate`` return PyGlove's own hyper
+primitives (``pg.oneof`` and friends); they only add argument checks with clear
+messages. ``intv`` (an inclusive integer range) and ``subset`` (a variable-size
+subset, the form skip connections take) are ours and are built from ``pg.oneof``,
+so every PyGlove tool (``pg.dna_spec``, ``pg.random_dna``, ``pg.sample``) still
+understands a space that uses them.
+
+Hints recognised by the encoder (pass them as ``hints={...}``):
+
+* ``"share"``: a key; decisions with the same key may share one controller head.
+* ``"bins"``: number of tokens a ``floatv`` is discretised into (default 10).
+* ``"anchor"``: marks a ``manyof`` (or names a ``subset``) as an anchor/skip
+  decision, encoded as one binary token per candidate. Its value is the anchor
+  key of the decision, so that candidates of later subsets can refer to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+import pyglove as pg
+
+__all__ = ["Subset", "floatv", "intv", "manyof", "oneof", "permutate", "subset"]
+
+_MAX_INTV_SIZE = 100_000
+_FLOAT_SCALES = (None, "linear", "log", "rlog")
+
+
+def _as_list(candidates: Any, what: str) -> list[Any]:
+    if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Iterable):
+        raise TypeError(f"`candidates` of {what} must be a list of values, but got {candidates!r}")
+    return list(candidates)
+
+
+def oneof(
+    candidates: Iterable[Any], *, name: str | None = None, hints: Any = None
+) -> pg.hyper.OneOf:
+    """A choice of exactly one candidate (PyGlove's ``pg.oneof``).
+
+    Args:
+        candidates: The values to choose from; each may itself hold placeholders.
+        name: Optional unique name of the decision.
+        hints: Optional hints for the encoder and controllers (see module docs).
+
+    Returns:
+        A ``pg.hyper.OneOf``.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> k = sn.oneof([3, 5, 7])
+        >>> len(k.candidates)
+        3
+    """
+    values = _as_list(candidates, "oneof")
+    if not values:
+        raise ValueError(f"`candidates` of oneof must be a non-empty list, but got {values!r}")
+    return pg.oneof(values, name=name, hints=hints)
+
+
+def manyof(
+    k: int,
+    candidates: Iterable[Any],
+    distinct: bool = True,
+    sorted: bool = False,
+    *,
+    name: str | None = None,
+    hints: Any = None,
+) -> pg.hyper.ManyOf:
+    """A choice of ``k`` candidates (PyGlove's ``pg.manyof``).
+
+    With ``hints={"anchor": key}`` (and ``distinct=True, sorted=True``) the encoder
+    emits one binary token per candidate instead of ``k`` picks: the form an
+    attention controller needs for skip connections.
+
+    Args:
+        k: Number of picks.
+        candidates: Values to pick from.
+        distinct: Whether picks must differ.
+        sorted: Whether picks must be in candidate order.
+        name: Optional unique name of the decision.
+        hints: Optional hints (see module docs).
+
+    Returns:
+        A ``pg.hyper.ManyOf``.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> ops = sn.manyof(2, ["conv", "pool", "skip"], sorted=True)
+        >>> ops.num_choices
+        2
+    """
+    values = _as_list(candidates, "manyof")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"`k` of manyof must be an int >= 1, but got {k!r}")
+    if not values:
+        raise ValueError(f"`candidates` of manyof must be a non-empty list, but got {values!r}")
+    if distinct and k > len(values):
+        raise ValueError(
+            f"`k` of manyof must be <= the number of candidates ({len(values)}) when "
+            f"distinct=True, but got {k}"
+        )
+    return pg.manyof(k, values, distinct, sorted, name=name, hints=hints)
+
+
+def permutate(
+    candidates: Iterable[Any], *, name: str | None = None, hints: Any = None
+) -> pg.hyper.ManyOf:
+    """A permutation of all candidates (PyGlove's ``pg.permutate``).
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> sn.permutate(["a", "b", "c"]).num_choices
+        3
+    """
+    values = _as_list(candidates, "permutate")
+    if not values:
+        raise ValueError(f"`candidates` of permutate must be a non-empty list, but got {values!r}")
+    return pg.permutate(values, name=name, hints=hints)
+
+
+def floatv(
+    low: float,
+    high: float,
+    scale: str | None = None,
+    *,
+    name: str | None = None,
+    hints: Any = None,
+) -> pg.hyper.Float:
+    """A float in ``[low, high]`` (PyGlove's ``pg.floatv``).
+
+    The encoder discretises it into ``hints["bins"]`` tokens (default 10),
+    evenly spaced on the given scale (``"log"`` spaces them geometrically).
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> lr = sn.floatv(1e-4, 1e-1, scale="log", hints={"bins": 7})
+        >>> lr.scale
+        'log'
+    """
+    for arg, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"`{arg}` of floatv must be a number, but got {value!r}")
+    if not low < high:
+        raise ValueError(f"`low` of floatv must be < `high` ({high!r}), but got {low!r}")
+    if scale not in _FLOAT_SCALES:
+        raise ValueError(f"`scale` of floatv must be one of {_FLOAT_SCALES}, but got {scale!r}")
+    if scale in ("log", "rlog") and low <= 0:
+        raise ValueError(f"`low` of floatv must be > 0 with scale={scale!r}, but got {low!r}")
+    bins = hints.get("bins") if isinstance(hints, dict) else None
+    if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or bins < 2):
+        raise ValueError(f"`hints['bins']` of floatv must be an int >= 2, but got {bins!r}")
+    return pg.floatv(float(low), float(high), scale, name=name, hints=hints)
+
+
+def intv(low: int, high: int, *, name: str | None = None, hints: Any = None) -> pg.hyper.OneOf:
+    """An integer in ``[low, high]``, both ends included (like ``floatv``).
+
+    PyGlove has no integer placeholder; this is a ``pg.oneof`` over the range, so
+    materialised values are real ``int``s and every PyGlove tool understands it.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> depth = sn.intv(2, 5)
+        >>> list(depth.candidates)
+        [2, 3, 4, 5]
+    """
+    for arg, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"`{arg}` of intv must be an int, but got {value!r}")
+    if low > high:
+        raise ValueError(f"`low` of intv must be <= `high` ({high!r}), but got {low!r}")
+    if high - low + 1 > _MAX_INTV_SIZE:
+        raise ValueError(
+            f"the range of intv must hold at most {_MAX_INTV_SIZE} integers, "
+            f"but got [{low}, {high}]"
+        )
+    return pg.oneof(list(range(low, high + 1)), name=name, hints=hints)
+
+
+@pg.members(
+    [
+        ("candidates", pg.typing.List(pg.typing.Any()), "Values that may be chosen."),
+        ("mask", pg.typing.List(pg.typing.Any()), "One binary oneof per candidate."),
+        ("hints", pg.typing.Any(default=None), "Hints shared by the member decisions."),
+    ]
+)
+class Subset(pg.Object):
+    """A variable-size subset of candidates; materialises as the list of chosen ones."""
+
+    def format(self, compact: bool = False, verbose: bool = True, root_indent: int = 0, **kw):
+        del compact, verbose, root_indent, kw
+        anchor = isinstance(self.hints, dict) and self.hints.get("anchor")
+        suffix = "" if anchor in (None, False) else f", anchor={anchor!r}"
+        return f"subset({list(self.candidates)!r}{suffix})"
+
+
+def subset(
+    candidates: Sequence[Any],
+    *,
+    anchor: Hashable | None = None,
+    name: str | None = None,
+    hints: Any = None,
+) -> Subset:
+    """Any subset of ``candidates`` (possibly empty), in candidate order.
+
+    Encoded as one binary token per candidate. With ``anchor=key`` it is an
+    anchor decision for attention controllers (Zoph & Le 2017's skip
+    connections): a candidate whose value equals the ``anchor`` key of an earlier
+    subset refers to that subset's anchor point.
+
+    Args:
+        candidates: The values that may be chosen (constants).
+        anchor: Optional anchor key of this subset.
+        name: Optional name prefix of the member decisions.
+        hints: Optional extra hints (a dict) shared by the member decisions.
+
+    Returns:
+        A ``Subset`` symbolic value.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> inputs = sn.subset([0, 1, 2], anchor=3)   # which earlier layers feed layer 3
+        >>> len(inputs.mask)
+        3
+    """
+    values = _as_list(candidates, "subset")
+    if not values:
+        raise ValueError(f"`candidates` of subset must be a non-empty list, but got {values!r}")
+    if hints is not None and not isinstance(hints, dict):
+        raise TypeError(f"`hints` of subset must be a dict or None, but got {hints!r}")
+    merged = dict(hints or {})
+    if anchor is not None:
+        merged["anchor"] = anchor
+    mask = [
+        pg.oneof(
+            [False, True],
+            name=None if name is None else f"{name}[{j}]",
+            hints=dict(merged, source=_literal(value)),
+        )
+        for j, value in enumerate(values)
+    ]
+    return Subset(candidates=values, mask=mask, hints=merged or None)
+
+
+def _literal(value: Any) -> Any:
+    """The value itself when it is a plain literal, else its string form."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return pg.format(value, compact=True)
