@@ -21,6 +21,7 @@ Example:
 
 from symbolic_nas.annotate import Annotated, annotate, keep
 from symbolic_nas.codec import Codec, Decision, Step, encode
+from symbolic_nas.evaluators import evaluator
 from symbolic_nas.materialize import materialize
 from symbolic_nas.placeholders import floatv, intv, manyof, oneof, permutate, subset
 from symbolic_nas.symbolic import Call, symbolize
@@ -35,6 +36,7 @@ __all__ = [
     "Step",
     "annotate",
     "encode",
+    "evaluator",
     "floatv",
     "intv",
     "keep",
