@@ -17,7 +17,7 @@ _ATTRIBUTE = "sn_input"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def evaluator(input: str = "model") -> Callable[[F], F]:  # noqa: A002
+def evaluator(input: str = "model") -> Callable[[F], F]:
     """Decorator declaring what an evaluator function (or method) receives.
 
     Args:
