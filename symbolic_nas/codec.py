@@ -13,370 +13,39 @@ variable length in conditional spaces.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random as _random
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyglove as pg
 
-from symbolic_nas import builder
-from symbolic_nas.annotate import Annotated
-from symbolic_nas.symbolic import Call, _symbolic_argument
+from symbolic_nas.compiler import SPEC_ONLY, Compiler, link_space, to_space
+from symbolic_nas.decisions import (
+    CATEGORICAL,
+    DEFAULT_FLOAT_BINS,
+    FLOAT,
+    SUBSET,
+    Decision,
+    Step,
+)
 
-__all__ = ["CATEGORICAL", "FLOAT", "SUBSET", "Codec", "Decision", "Step", "encode"]
-
-CATEGORICAL = "categorical"
-SUBSET = "subset"
-FLOAT = "float"
-
-DEFAULT_FLOAT_BINS = 10
-
-_SPEC_ONLY = object()  # the "value" of a space known only by its DNASpec
+__all__ = [
+    "CATEGORICAL",
+    "DEFAULT_FLOAT_BINS",
+    "FLOAT",
+    "SUBSET",
+    "Codec",
+    "Decision",
+    "Step",
+    "Walker",
+    "encode",
+    "to_space",
+]
 
 # Mask rules of a decision (how earlier tokens of its group restrict it).
 _FREE, _PICK, _EXACT = 0, 1, 2
-
-
-@dataclasses.dataclass(frozen=True)
-class Decision:
-    """One decision point of a space.
-
-    Attributes:
-        index: Position in :attr:`Codec.decisions` (PyGlove's depth-first order,
-            inactive branches included).
-        id: PyGlove's decision id (``"[=1/2].blocks[1].kernel"``); members of an
-            anchor-form ``manyof`` get ``"<id>.anchor[j]"``.
-        name: A readable unique name: the placeholder's ``name``, else ``id``
-            (``"<root>"`` for a placeholder at the root).
-        kind: ``"categorical"``, ``"subset"`` (one binary membership token of a
-            subset/anchor decision) or ``"float"`` (discretised into bins).
-        vocab_size: Number of tokens.
-        values: The value each token stands for (candidate literals, bin values,
-            ``(False, True)`` for subset members); a candidate that is not a plain
-            literal is given by its label.
-        labels: A short unique string per token.
-        parent: Index of the decision whose choice makes this one active, or None.
-        parent_value: The token of ``parent`` that makes this one active, or None.
-        hints: The hints given on the placeholder.
-        group: For ``manyof`` picks and subset members: the index of the group's
-            first decision; None otherwise.
-        group_index: Position within the group (pick ``j`` or candidate ``j``).
-        group_size: Number of picks (pick form) or candidates (subset form).
-        required: For an anchor-form ``manyof``: how many members must be chosen.
-        distinct: For picks: picks must differ.
-        sorted: For picks: picks must be in candidate order.
-        anchor: The anchor key of a subset/anchor group (``hints["anchor"]``).
-        source: For subset members: the candidate's value (a literal), which may
-            name the anchor of an earlier group.
-        low: For floats: the lower bound. high: the upper bound. scale: the scale.
-        depth: Nesting depth (0 at the root).
-    """
-
-    index: int
-    id: str
-    name: str
-    kind: str
-    vocab_size: int
-    values: tuple
-    labels: tuple[str, ...]
-    parent: int | None
-    parent_value: int | None
-    hints: Any = None
-    group: int | None = None
-    group_index: int = 0
-    group_size: int = 1
-    required: int | None = None
-    distinct: bool = False
-    sorted: bool = False
-    anchor: Hashable | None = None
-    source: Any = None
-    low: float | None = None
-    high: float | None = None
-    scale: str | None = None
-    depth: int = 0
-
-    @property
-    def share_key(self) -> Hashable | None:
-        """``hints["share"]`` when given: decisions with equal keys may share a head."""
-        return self.hints.get("share") if isinstance(self.hints, dict) else None
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """The next decision of a prefix and the tokens that are valid there."""
-
-    decision: Decision
-    mask: np.ndarray  # bool, shape (vocab_size,)
-
-    @property
-    def valid_tokens(self) -> list[int]:
-        return [int(t) for t in np.flatnonzero(self.mask)]
-
-
-def _is_literal(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str))
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, Call):
-        return getattr(value.fn, "__name__", "call")
-    if isinstance(value, Annotated):
-        return f"annotate({type(value.model).__name__})"
-    if _is_literal(value):
-        return str(value)
-    text = pg.format(value, compact=True)
-    return text if len(text) <= 48 else type(value).__name__
-
-
-def _labels(values: Sequence[Any]) -> tuple[str, ...]:
-    labels = [_label(v) for v in values]
-    if len(set(labels)) < len(labels):
-        labels = [f"{i}:{label}" for i, label in enumerate(labels)]
-    return tuple(labels)
-
-
-def _float_bins(low: float, high: float, scale: str | None, bins: int) -> np.ndarray:
-    if scale == "log":
-        return np.geomspace(low, high, bins)
-    if scale == "rlog":
-        return (low + high - np.geomspace(low, high, bins))[::-1]
-    return np.linspace(low, high, bins)
-
-
-def to_space(space: Any) -> Any:
-    """Turns what a user may pass as a space into a PyGlove symbolic value."""
-    if isinstance(space, (pg.Symbolic, pg.hyper.HyperValue)):
-        return space
-    if isinstance(space, (list, dict, tuple)):
-        converted = _symbolic_argument(space, "space")
-        if isinstance(converted, list):
-            return pg.List(converted)
-        if isinstance(converted, dict):
-            return pg.Dict(converted)
-        return converted
-    kind = type(space).__name__
-    hint = (
-        " (use sn.annotate(model, rules) for an existing model)"
-        if hasattr(space, "named_modules")
-        else ""
-    )
-    raise TypeError(
-        "`space` must be a symbolic value holding placeholders (oneof, manyof, floatv, "
-        f"intv, permutate), a list or dict of them, or a value made by sn.annotate, "
-        f"but got a {kind}{hint}"
-    )
-
-
-class _Compiler:
-    """One pass over the DNASpec and the value: decisions plus the build template."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-        self.groups: dict[int, int] = {}  # id(Subset) -> index of its first member
-
-    def new(self, **fields: Any) -> int:
-        index = len(self.rows)
-        self.rows.append(dict(fields, index=index))
-        return index
-
-    def space(
-        self,
-        spec: pg.geno.Space,
-        value: Any,
-        parent: int | None,
-        parent_value: int | None,
-        depth: int,
-    ) -> builder.SpaceTemplate:
-        found: dict[int, builder.SlotInfo] = {}
-        node: builder.Node
-        if value is _SPEC_ONLY:
-            found = {i: builder.SlotInfo(None) for i in range(len(spec.elements))}
-            node = builder.UnavailableNode()
-        else:
-            slots = {str(e.location): i for i, e in enumerate(spec.elements)}
-            node = builder.compile_value(value, pg.KeyPath(), slots, found)
-        for i, element in enumerate(spec.elements):
-            if i not in found:
-                raise TypeError(f"unsupported placeholder at {element.id or '<root>'}")
-        elements = [
-            self.element(e, found[i], parent, parent_value, depth)
-            for i, e in enumerate(spec.elements)
-        ]
-        return builder.SpaceTemplate(node, elements)
-
-    def element(
-        self,
-        e: Any,
-        info: builder.SlotInfo,
-        parent: int | None,
-        parent_value: int | None,
-        depth: int,
-    ) -> builder.Element:
-        common = dict(parent=parent, parent_value=parent_value, hints=e.hints, depth=depth)
-        ident = str(e.id)
-        name = e.name or ident or "<root>"
-        if isinstance(e, pg.geno.Float):
-            bins = e.hints.get("bins", DEFAULT_FLOAT_BINS) if isinstance(e.hints, dict) else None
-            values = _float_bins(e.min_value, e.max_value, e.scale, bins or DEFAULT_FLOAT_BINS)
-            d = self.new(
-                id=ident,
-                name=name,
-                kind=FLOAT,
-                vocab_size=len(values),
-                values=tuple(float(v) for v in values),
-                labels=tuple(f"{v:.6g}" for v in values),
-                low=e.min_value,
-                high=e.max_value,
-                scale=e.scale,
-                **common,
-            )
-            return builder.FloatElement(d, values)
-        if not isinstance(e, pg.geno.Choices):
-            raise TypeError(
-                f"unsupported placeholder at {ident or '<root>'}: {type(e).__name__}; "
-                "symbolic_nas supports oneof, manyof, permutate, floatv, intv and subset"
-            )
-        if info.hyper is None:  # a codec made from a DNASpec alone
-            literals = list(e.literal_values)
-            candidates = [_SPEC_ONLY] * len(literals)
-            is_oneof = e.num_choices == 1
-        else:
-            literals = candidates = list(info.hyper.candidates)
-            is_oneof = isinstance(info.hyper, pg.hyper.OneOf)
-        labels = _labels(literals)
-        values = tuple(v if _is_literal(v) else label for v, label in zip(literals, labels))
-        if isinstance(e.hints, dict) and "anchor" in e.hints and not is_oneof:
-            return self.binary(e, candidates, values, common)
-        if is_oneof:
-            extra: dict[str, Any] = dict(kind=CATEGORICAL)
-            if info.subset is not None:
-                j, size, owner = info.subset
-                group = self.groups.setdefault(id(owner), len(self.rows))
-                hints = owner.hints if isinstance(owner.hints, dict) else {}
-                extra = dict(
-                    kind=SUBSET,
-                    group=group,
-                    group_index=j,
-                    group_size=size,
-                    anchor=hints.get("anchor"),
-                    source=e.hints.get("source"),
-                )
-            d = self.new(
-                id=ident,
-                name=name,
-                vocab_size=len(candidates),
-                values=values,
-                labels=labels,
-                **extra,
-                **common,
-            )
-            subspaces = [
-                self.space(e.candidates[t], candidates[t], d, t, depth + 1)
-                for t in range(len(candidates))
-            ]
-            return builder.ChoiceElement(d, subspaces)
-        decisions, picks = [], []
-        group = len(self.rows)
-        for j in range(e.num_choices):
-            sub = e.subchoice(j)
-            d = self.new(
-                id=str(sub.id),
-                name=f"{name}[{j}]" if e.name else str(sub.id),
-                kind=CATEGORICAL,
-                vocab_size=len(candidates),
-                values=values,
-                labels=labels,
-                group=group,
-                group_index=j,
-                group_size=e.num_choices,
-                distinct=e.distinct,
-                sorted=e.sorted,
-                **common,
-            )
-            decisions.append(d)
-            picks.append(
-                [
-                    self.space(sub.candidates[t], candidates[t], d, t, depth + 1)
-                    for t in range(len(candidates))
-                ]
-            )
-        return builder.PicksElement(decisions, picks)
-
-    def binary(
-        self, e: Any, candidates: list[Any], values: tuple, common: dict[str, Any]
-    ) -> builder.Element:
-        ident = str(e.id)
-        if not (e.distinct and e.sorted):
-            raise ValueError(
-                f"a manyof in anchor form must be distinct and sorted, but {ident or '<root>'} "
-                f"has distinct={e.distinct}, sorted={e.sorted}"
-            )
-        for t, sub in enumerate(e.subchoice(0).candidates):
-            if sub.decision_points:
-                raise ValueError(
-                    f"candidates of a manyof in anchor form must be constants, but candidate "
-                    f"{t} of {ident or '<root>'} holds placeholders"
-                )
-        group = len(self.rows)
-        decisions = []
-        for j, value in enumerate(values):
-            name = f"{e.name}[{j}]" if e.name else f"{ident}.anchor[{j}]"
-            decisions.append(
-                self.new(
-                    id=f"{ident}.anchor[{j}]",
-                    name=name,
-                    kind=SUBSET,
-                    vocab_size=2,
-                    values=(False, True),
-                    labels=("0", "1"),
-                    group=group,
-                    group_index=j,
-                    group_size=len(candidates),
-                    required=e.num_choices,
-                    distinct=True,
-                    sorted=True,
-                    anchor=e.hints.get("anchor"),
-                    source=value,
-                    **common,
-                )
-            )
-        constants = [
-            builder.SpaceTemplate(
-                builder.UnavailableNode() if c is _SPEC_ONLY else builder.compile_constant(c), []
-            )
-            for c in candidates
-        ]
-        return builder.BinaryElement(decisions, constants)
-
-
-def _link_space(template: builder.SpaceTemplate, cont: int, nxt: list[list[int]]) -> int:
-    """Fills ``nxt`` for a space whose successor is ``cont``; returns its first decision."""
-    for element in reversed(template.elements):
-        cont = _link_element(element, cont, nxt)
-    return cont
-
-
-def _link_element(element: builder.Element, cont: int, nxt: list[list[int]]) -> int:
-    if isinstance(element, builder.ChoiceElement):
-        d = element.decision
-        nxt[d] = [_link_space(c, cont, nxt) for c in element.candidates]
-        return d
-    if isinstance(element, builder.PicksElement):
-        for d, candidates in zip(reversed(element.decisions), reversed(element.picks)):
-            nxt[d] = [_link_space(c, cont, nxt) for c in candidates]
-            cont = d
-        return cont
-    if isinstance(element, builder.BinaryElement):
-        for d in reversed(element.decisions):
-            nxt[d] = [cont, cont]
-            cont = d
-        return cont
-    assert isinstance(element, builder.FloatElement)
-    nxt[element.decision] = [cont] * len(element.bins)
-    return element.decision
 
 
 def encode(space: Any) -> Codec:
@@ -412,7 +81,7 @@ class Codec:
     """
 
     def __init__(self, space: Any, *, spec: pg.geno.Space | None = None):
-        if space is _SPEC_ONLY:
+        if space is SPEC_ONLY:
             self.space = None
             self.spec = spec
         else:
@@ -422,8 +91,8 @@ class Codec:
                 if not pg.eq(spec, self.spec):
                     raise ValueError("`spec` must be the DNASpec of `space`, but it is another's")
                 self.spec = spec
-        compiler = _Compiler()
-        value = _SPEC_ONLY if self.space is None else self.space
+        compiler = Compiler()
+        value = SPEC_ONLY if self.space is None else self.space
         self._template = compiler.space(self.spec, value, None, None, 0)
         rows = compiler.rows
         if not rows:
@@ -434,7 +103,7 @@ class Codec:
         self.decisions: tuple[Decision, ...] = tuple(Decision(**row) for row in rows)
         n = len(rows)
         nxt: list[list[int]] = [[] for _ in range(n)]
-        self.start = _link_space(self._template, n, nxt)
+        self.start = link_space(self._template, n, nxt)
         self._nxt = nxt
         self._vocab = [d.vocab_size for d in self.decisions]
         self._rule = [self._rule_of(d) for d in self.decisions]
@@ -472,7 +141,7 @@ class Codec:
             raise TypeError(
                 f"`spec` must be a pg.geno.Space (pg.dna_spec(space)), but got {spec!r}"
             )
-        return cls(_SPEC_ONLY, spec=spec)
+        return cls(SPEC_ONLY, spec=spec)
 
     @staticmethod
     def _rule_of(d: Decision) -> int:
