@@ -256,19 +256,28 @@ class _ProvenanceTable:
     def record(self, obj: Any, fn: Callable[..., Any], args: tuple, kwargs: dict, done: bool):
         key = id(obj)
 
-        def _forget(_: Any, key: int = key) -> None:
+        def _forget(ref: weakref.ref, key: int = key) -> None:
             with self._lock:
-                self._records.pop(key, None)
+                entry = self._records.get(key)
+                if entry is not None and entry[0] is ref:
+                    del self._records[key]
+            # `entry` (and the arguments it holds, possibly the last references to other
+            # recorded modules, whose own callbacks take the lock) is released here,
+            # outside the lock.
+            del entry
 
         ref = weakref.ref(obj, _forget)
         with self._lock:
+            old = self._records.get(key)
             self._records[key] = (ref, Provenance(fn, args, dict(kwargs)), done)
+        del old  # released outside the lock, for the same reason
 
     def confirm(self, obj: Any) -> None:
         with self._lock:
             entry = self._records.get(id(obj))
             if entry is not None and entry[0]() is obj:
                 self._records[id(obj)] = (entry[0], entry[1], True)
+        del entry
 
     def get(self, obj: Any) -> Provenance | None:
         with self._lock:

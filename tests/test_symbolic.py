@@ -126,3 +126,33 @@ def test_space_repr_reads_like_code():
         "Net(blocks=[Block(1, 16, 3, 'relu'), "
         "Block(cin=16, cout=8, kernel=oneof([3, 5]), act='relu')], width=8)"
     )
+
+
+def test_releasing_chains_of_built_modules_does_not_deadlock():
+    # Regression: a weakref callback released the last reference to another recorded
+    # module (an argument that was consumed, not kept) while holding the provenance
+    # lock, and the nested callback deadlocked at garbage collection.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import gc, torch.nn as nn, symbolic_nas as sn
+        Linear = sn.symbolize(nn.Linear)
+
+        class Holder(nn.Module):
+            def __init__(self, spec):
+                super().__init__()
+                self.n = getattr(spec, "in_features", 1)  # consumes `spec`, keeps no reference
+
+        Holder = sn.symbolize(Holder)
+        for _ in range(3):
+            held = Holder(Holder(Holder(Linear(2, 2))))
+            del held
+            gc.collect()
+        print("done")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "done" in out.stdout, out.stderr
