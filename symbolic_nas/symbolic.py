@@ -34,7 +34,15 @@ from torch import nn
 
 from symbolic_nas.placeholders import Subset
 
-__all__ = ["Call", "TupleValue", "has_placeholder", "is_symbolized", "provenance", "symbolize"]
+__all__ = [
+    "Call",
+    "SymbolicFactory",
+    "TupleValue",
+    "has_placeholder",
+    "is_symbolized",
+    "provenance",
+    "symbolize",
+]
 
 _FN_KEY = "fn_"
 _MARK = "__sn_symbolized__"
@@ -360,6 +368,35 @@ def _factory(fn: Callable[..., Any], target: Any) -> Callable[..., Any]:
     return symbolic_factory
 
 
+class SymbolicFactory:
+    """What ``sn.symbolize(PublishedClass)`` returns: builds plain instances of the class.
+
+    The class itself is left untouched; the factory pickles as
+    ``symbolize(PublishedClass)``, so spaces and built modules that reference it can
+    be sent to worker processes.
+    """
+
+    def __init__(self, cls: type):
+        functools.update_wrapper(self, cls, updated=())
+        self.__sn_target__ = cls
+        setattr(self, _MARK, True)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if has_placeholder(args) or has_placeholder(kwargs):
+            return _make_call(self, self.__sn_target__, args, kwargs)
+        out = self.__sn_target__(*args, **kwargs)
+        if isinstance(out, nn.Module):
+            _PROVENANCE.record(out, self, args, kwargs, done=True)
+        return out
+
+    def __reduce__(self) -> tuple[Any, tuple[type]]:
+        return symbolize, (self.__sn_target__,)
+
+    def __repr__(self) -> str:
+        cls = self.__sn_target__
+        return f"sn.symbolize({cls.__module__}.{cls.__qualname__})"
+
+
 def symbolize(obj: Any) -> Any:
     """Makes a module class or module-returning function usable inside search spaces.
 
@@ -398,7 +435,7 @@ def symbolize(obj: Any) -> Any:
                 f"{obj.__qualname__}; PyGlove classes are searchable already"
             )
         if _is_published(obj):
-            return _factory(obj, obj)
+            return SymbolicFactory(obj)
         return _patch_class(obj)
     if isinstance(obj, nn.Module):
         raise TypeError(

@@ -156,3 +156,12 @@ def test_releasing_chains_of_built_modules_does_not_deadlock():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "done" in out.stdout, out.stderr
+
+
+def test_factories_of_published_classes_pickle_with_spaces_and_modules():
+    conv = sn.symbolize(nn.Conv2d)
+    space = conv(1, sn.oneof([2, 4]), 3)
+    restored = pickle.loads(pickle.dumps(space))
+    assert sn.materialize(restored, [1]).out_channels == 4
+    assert type(pickle.loads(pickle.dumps(conv(1, 2, 3)))) is nn.Conv2d
+    assert repr(conv) == "sn.symbolize(torch.nn.modules.conv.Conv2d)"
