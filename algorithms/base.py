@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+import numbers
 import random
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -166,16 +167,22 @@ class Algorithm(abc.ABC):
         """Reports the reward of a proposal; None or a non-finite reward means failed."""
         if not isinstance(proposal, Proposal):
             raise TypeError(f"`proposal` must be a Proposal, but got {proposal!r}")
-        own = self._outstanding.pop(proposal.id, None)
+        if reward is not None and (
+            isinstance(reward, bool) or not isinstance(reward, numbers.Real)
+        ):
+            raise TypeError(f"`reward` must be a float or None, but got {reward!r}")
+        own = self._outstanding.get(proposal.id)
         if own is None:
             raise ValueError(
                 f"`proposal` must be outstanding, but proposal {proposal.id} was never proposed "
                 "by this algorithm or already got its feedback"
             )
-        if reward is not None and (
-            isinstance(reward, bool) or not isinstance(reward, (int, float))
-        ):
-            raise TypeError(f"`reward` must be a float or None, but got {reward!r}")
+        if own is not proposal and list(own.tokens) != list(proposal.tokens):
+            raise ValueError(
+                f"`proposal` must be one this algorithm proposed, but proposal {proposal.id} has "
+                f"tokens {list(proposal.tokens)} instead of {own.tokens}"
+            )
+        del self._outstanding[proposal.id]
         self.num_feedback += 1
         if reward is None or not math.isfinite(reward):
             self.num_failed += 1
@@ -217,9 +224,10 @@ class Algorithm(abc.ABC):
         self.budget = state["budget"]
         self.rng.setstate(_rng_from_state(state["rng"]))
         self._next_id = int(state["next_id"])
-        self._outstanding = {
-            int(p["id"]): Proposal.from_dict(p, codec) for p in state["outstanding"]
-        }
+        outstanding = [Proposal.from_dict(p, codec) for p in state["outstanding"]]
+        for p in outstanding:
+            codec.validate(p.tokens)  # a state saved on another space fails here
+        self._outstanding = {p.id: p for p in outstanding}
         self.num_feedback = int(state["num_feedback"])
         self.num_failed = int(state["num_failed"])
         self._load_state_dict(state["algorithm"])

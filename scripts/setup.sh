@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv (if missing) and installs symbolic_nas with its dev tools.
+# Creates .venv (if missing) and installs symbolic_nas with its dev tools and Ray (the
+# Ray executor is tested in CI against a local Ray).
 # torch==2.13.0 is pinned first: on this project's CPU machines it is a local CPU wheel;
 # any other release would pull a multi-GB CUDA build.
 set -euo pipefail
@@ -9,4 +10,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev,ray]"

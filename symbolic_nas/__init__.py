@@ -25,6 +25,9 @@ from symbolic_nas.evaluators import evaluator
 from symbolic_nas.materialize import materialize
 from symbolic_nas.placeholders import floatv, intv, manyof, oneof, permutate, subset
 from symbolic_nas.symbolic import Call, symbolize
+from symbolic_nas.training import Trainer
+from symbolic_nas.trial import SearchResult, Trial
+from symbolic_nas.tuner import search
 
 __version__ = "0.1.0"
 
@@ -33,7 +36,10 @@ __all__ = [
     "Call",
     "Codec",
     "Decision",
+    "SearchResult",
     "Step",
+    "Trainer",
+    "Trial",
     "annotate",
     "encode",
     "evaluator",
@@ -44,6 +50,7 @@ __all__ = [
     "materialize",
     "oneof",
     "permutate",
+    "search",
     "subset",
     "symbolize",
 ]

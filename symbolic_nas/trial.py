@@ -36,6 +36,7 @@ class Trial:
         started: Wall-clock start time (seconds since the epoch) of the last attempt.
         duration: Seconds the last attempt took.
         worker: Which worker ran it.
+        traceback: The formatted traceback of a failed trial, when there is one.
     """
 
     id: int
@@ -50,6 +51,7 @@ class Trial:
     worker: str | None = None
     codec: Codec | None = dataclasses.field(default=None, repr=False)
     _dna: pg.DNA | None = dataclasses.field(default=None, repr=False)
+    traceback: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def dna(self) -> pg.DNA:
@@ -77,6 +79,7 @@ class Trial:
             "started": self.started,
             "duration": self.duration,
             "worker": self.worker,
+            "traceback": self.traceback,
         }
 
     @classmethod
@@ -97,6 +100,7 @@ class Trial:
             duration=record.get("duration"),
             worker=record.get("worker"),
             codec=codec,
+            traceback=record.get("traceback"),
         )
 
 

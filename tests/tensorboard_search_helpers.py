@@ -7,10 +7,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from symbolic_nas.algorithms.random_search import RandomSearch
-
 import symbolic_nas as sn
 from symbolic_nas import algorithms
+from symbolic_nas.algorithms.random_search import RandomSearch
 from symbolic_nas.callbacks import Callback, SearchContext
 from symbolic_nas.codec import Codec
 from symbolic_nas.trial import COMPLETED, FAILED, SearchResult, Trial

@@ -7,9 +7,9 @@ import importlib.resources
 import json
 
 import pytest
-from symbolic_nas.algorithms import Proposal
 
 import symbolic_nas as sn
+from symbolic_nas.algorithms import Proposal
 from symbolic_nas.benchmarks import NasBench201, NasBench201Table
 from symbolic_nas.evaluators import input_of
 from symbolic_nas.trial import Trial

@@ -7,6 +7,10 @@ import random
 import pytest
 import torch
 from space_test_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
+from torch import nn
+
+import symbolic_nas as sn
+from symbolic_nas import spaces
 from symbolic_nas.spaces.metaqnn import (
     FC,
     GAP,
@@ -17,10 +21,6 @@ from symbolic_nas.spaces.metaqnn import (
     metaqnn,
     representation_bucket,
 )
-from torch import nn
-
-import symbolic_nas as sn
-from symbolic_nas import spaces
 
 SMALL = {"conv_filters": (4, 8), "fc_sizes": (16, 8)}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from space_test_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
-from symbolic_nas.spaces.nas_rnn_cell import Leaf, NASRNNCell, Node, nas_rnn_cell
 from torch import nn
 
 import symbolic_nas as sn
 from symbolic_nas import spaces
+from symbolic_nas.spaces.nas_rnn_cell import Leaf, NASRNNCell, Node, nas_rnn_cell
 
 # The paper's worked example (Appendix A, Figure 5), base 2, in decision order:
 # node 0 add/tanh, node 1 elem_mult/relu, node 2 elem_mult/sigmoid, inject add/relu,

@@ -7,6 +7,11 @@ import itertools
 import pytest
 import torch
 from space_test_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
+from torch import nn
+
+import symbolic_nas as sn
+from symbolic_nas import spaces
+from symbolic_nas.benchmarks import NasBench201Table
 from symbolic_nas.spaces.nasbench201 import (
     EDGES,
     OPS,
@@ -19,11 +24,6 @@ from symbolic_nas.spaces.nasbench201 import (
     nasbench201,
     tokens_to_arch_str,
 )
-from torch import nn
-
-import symbolic_nas as sn
-from symbolic_nas import spaces
-from symbolic_nas.benchmarks import NasBench201Table
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from space_test_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
-from symbolic_nas.spaces.zoph_le_cnn import LayerSpec, ZophLeCNN, concat_padded, zoph_le_cnn
 
 import symbolic_nas as sn
 from symbolic_nas import spaces
+from symbolic_nas.spaces.zoph_le_cnn import LayerSpec, ZophLeCNN, concat_padded, zoph_le_cnn
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,389 @@
+"""The ``symbolic-nas`` command: search, resume, report and tensorboard.
+
+Spaces and evaluators are named by ``module:attribute`` references (the current
+directory is importable, as with ``python -m``), or spaces by their registered
+name (``symbolic_nas.spaces.available()``)::
+
+    symbolic-nas search examples.mnist_search:space --evaluator examples.mnist_search:Evaluate \\
+        --algorithm reinforce --num-trials 40 --workers 2 --run-dir runs/mnist-cli
+    symbolic-nas resume runs/mnist-cli --num-trials 80
+    symbolic-nas report runs/mnist-cli --top 5
+    symbolic-nas tensorboard runs/mnist-cli
+
+A space reference may name a space or a function returning one (called with the
+``--space-arg`` values); an evaluator reference may name a callable, or a class
+(instantiated with the ``--evaluator-arg`` values). Without ``--evaluator`` the
+built-in classification trainer ``symbolic_nas.training:Trainer`` is used.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+__all__ = ["cli", "format_report", "main"]
+
+_DEFAULT_EVALUATOR = "symbolic_nas.training:Trainer"
+
+
+def _parse_pairs(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings to a dict; values are read as JSON when they parse."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"must be KEY=VALUE, but got {pair!r}", param_hint=option)
+        try:
+            values[key] = json.loads(text)
+        except ValueError:
+            values[key] = text
+    return values
+
+
+def _import_reference(reference: str, what: str) -> Any:
+    module_name, sep, attribute = reference.partition(":")
+    if not sep or not module_name or not attribute:
+        raise click.BadParameter(
+            f"must be MODULE:ATTRIBUTE, but got {reference!r}", param_hint=what
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        value: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        raise click.BadParameter(f"cannot import {module_name!r}: {e}", param_hint=what) from None
+    for part in attribute.split("."):
+        if not hasattr(value, part):
+            raise click.BadParameter(
+                f"module {module_name!r} has no attribute {attribute!r}", param_hint=what
+            )
+        value = getattr(value, part)
+    return value
+
+
+def load_space(reference: str, args: dict[str, Any]) -> Any:
+    """The space named by ``reference`` (``module:attr`` or a registered name)."""
+    import pyglove as pg
+
+    from symbolic_nas import spaces
+
+    if ":" not in reference:
+        if reference not in spaces.available():
+            raise click.BadParameter(
+                f"must be MODULE:ATTRIBUTE or one of the registered spaces "
+                f"{spaces.available()}, but got {reference!r}",
+                param_hint="SPACE",
+            )
+        return spaces.get(reference, **args)
+    value = _import_reference(reference, "SPACE")
+    if callable(value) and not isinstance(value, pg.Symbolic):
+        return value(**args)
+    if args:
+        raise click.BadParameter(
+            f"--space-arg needs SPACE to name a function, but {reference!r} is a space",
+            param_hint="--space-arg",
+        )
+    return value
+
+
+def load_evaluator(reference: str, args: dict[str, Any]) -> Any:
+    """The evaluator named by ``reference`` (a class is instantiated with ``args``)."""
+    value = _import_reference(reference, "--evaluator")
+    if isinstance(value, type):
+        return value(**args)
+    if args:
+        raise click.BadParameter(
+            f"--evaluator-arg needs --evaluator to name a class, but {reference!r} is not one",
+            param_hint="--evaluator-arg",
+        )
+    if not callable(value):
+        raise click.BadParameter(f"{reference!r} is not callable", param_hint="--evaluator")
+    return value
+
+
+def _run(kwargs: dict[str, Any], cli_config: dict[str, Any], top: int) -> None:
+    from symbolic_nas import algorithms
+    from symbolic_nas.rundir import ResumeError
+    from symbolic_nas.tuner import TooManyFailuresError, search
+
+    space = load_space(cli_config["space"], cli_config["space_args"])
+    evaluate = load_evaluator(cli_config["evaluator"], cli_config["evaluator_args"])
+    if "seed" in cli_config["algorithm_args"]:
+        raise click.BadParameter("give the seed with --seed", param_hint="--algorithm-arg")
+    try:
+        algorithm = algorithms.get(
+            cli_config["algorithm"], seed=kwargs["seed"], **cli_config["algorithm_args"]
+        )
+    except (TypeError, ValueError) as e:
+        raise click.BadParameter(str(e), param_hint="--algorithm/--algorithm-arg") from None
+    try:
+        result = search(
+            space, evaluate, algorithm=algorithm, metadata={"cli": cli_config}, **kwargs
+        )
+    except (ResumeError, TooManyFailuresError, ValueError, TypeError) as e:
+        raise click.ClickException(str(e)) from None
+    if kwargs["run_dir"] is not None:
+        click.echo(format_report(kwargs["run_dir"], top=top))
+    else:
+        best = result.best
+        click.echo(f"{len(result.trials)} trials; best: {best}")
+
+
+_COMMON = [
+    click.option("--workers", default=None, help="Parallel trials (an int or 'auto')."),
+    click.option(
+        "--executor",
+        type=click.Choice(["auto", "inline", "process", "ray"]),
+        default=None,
+        help="Where trials run (default: inline for 1 worker, else processes).",
+    ),
+    click.option("--trial-timeout", type=float, default=None, help="Seconds per trial."),
+    click.option(
+        "--tensorboard/--no-tensorboard", default=True, help="Log to RUN_DIR/tensorboard."
+    ),
+    click.option("--progress/--no-progress", default=None, help="Show a progress bar."),
+    click.option("--top", type=int, default=5, show_default=True, help="Rows of the final table."),
+]
+
+
+def _common(fn: Any) -> Any:
+    for option in reversed(_COMMON):
+        fn = option(fn)
+    return fn
+
+
+def _workers(value: str | None) -> int | str:
+    if value is None:
+        return 1
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"must be an int or 'auto', but got {value!r}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Neural architecture search over ordinary PyTorch code."""
+
+
+@cli.command()
+@click.argument("space")
+@click.option("--evaluator", default=_DEFAULT_EVALUATOR, show_default=True, help="MODULE:ATTR.")
+@click.option("--space-arg", multiple=True, help="KEY=VALUE for a space function (JSON values).")
+@click.option("--evaluator-arg", multiple=True, help="KEY=VALUE for an evaluator class.")
+@click.option("--algorithm", default="reinforce", show_default=True, help="Registered name.")
+@click.option("--algorithm-arg", multiple=True, help="KEY=VALUE hyperparameter.")
+@click.option("--num-trials", type=int, default=100, show_default=True)
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Run directory.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--failure-reward", type=float, default=None, help="Penalty for failed trials.")
+@click.option("--max-consecutive-failures", type=int, default=10, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir.")
+@_common
+def search(
+    space: str,
+    evaluator: str,
+    space_arg: tuple[str, ...],
+    evaluator_arg: tuple[str, ...],
+    algorithm: str,
+    algorithm_arg: tuple[str, ...],
+    num_trials: int,
+    run_dir: str | None,
+    seed: int,
+    failure_reward: float | None,
+    max_consecutive_failures: int,
+    resume: bool,
+    workers: str | None,
+    executor: str | None,
+    trial_timeout: float | None,
+    tensorboard: bool,
+    progress: bool | None,
+    top: int,
+) -> None:
+    """Search SPACE (MODULE:ATTR or a registered space name)."""
+    cli_config = {
+        "space": space,
+        "space_args": _parse_pairs(space_arg, "--space-arg"),
+        "evaluator": evaluator,
+        "evaluator_args": _parse_pairs(evaluator_arg, "--evaluator-arg"),
+        "algorithm": algorithm,
+        "algorithm_args": _parse_pairs(algorithm_arg, "--algorithm-arg"),
+        "cwd": os.getcwd(),
+    }
+    kwargs = {
+        "num_trials": num_trials,
+        "workers": _workers(workers),
+        "executor": executor or "auto",
+        "run_dir": run_dir,
+        "resume": resume,
+        "seed": seed,
+        "failure_reward": failure_reward,
+        "max_consecutive_failures": max_consecutive_failures,
+        "trial_timeout": trial_timeout,
+        "tensorboard": tensorboard,
+        "progress": progress,
+    }
+    _run(kwargs, cli_config, top)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--num-trials", type=int, default=None, help="New total number of trials.")
+@_common
+def resume(
+    run_dir: str,
+    num_trials: int | None,
+    workers: str | None,
+    executor: str | None,
+    trial_timeout: float | None,
+    tensorboard: bool,
+    progress: bool | None,
+    top: int,
+) -> None:
+    """Continue the run in RUN_DIR (started with `symbolic-nas search`)."""
+    from symbolic_nas.rundir import ResumeError, Run
+
+    try:
+        config = Run(run_dir).read_config()
+    except ResumeError as e:
+        raise click.ClickException(str(e)) from None
+    cli_config = config.get("metadata", {}).get("cli")
+    if not cli_config:
+        raise click.ClickException(
+            f"{run_dir!r} was not started by `symbolic-nas search`, so its space and evaluator "
+            "are unknown here; continue it with sn.search(..., resume=True)"
+        )
+    if cli_config.get("cwd") and cli_config["cwd"] not in sys.path:
+        sys.path.insert(0, cli_config["cwd"])
+    kwargs = {
+        "num_trials": num_trials if num_trials is not None else config["num_trials"],
+        "workers": _workers(workers),
+        "executor": executor or "auto",
+        "run_dir": run_dir,
+        "resume": True,
+        "seed": config["seed"],
+        "failure_reward": config["failure_reward"],
+        "trial_timeout": trial_timeout,
+        "tensorboard": tensorboard,
+        "progress": progress,
+    }
+    _run(kwargs, cli_config, top)
+
+
+def format_report(run_dir: str, *, top: int = 5) -> str:
+    """A text report of a run directory: progress, the top trials, the failures.
+
+    Reads only the config and the journal (the space need not be importable).
+    """
+    from symbolic_nas.rundir import Run, read_history
+    from symbolic_nas.trial import SearchResult
+
+    run = Run(run_dir)
+    config = run.read_config()
+    history = read_history(run.read_journal())
+    result = SearchResult(sorted(history.finished.values(), key=lambda t: t.id))
+    lines = [
+        f"run {run_dir}: algorithm {config.get('algorithm')}, seed {config.get('seed')}, "
+        f"{history.sessions} session(s)",
+        f"trials: {len(result.trials)} of {config.get('num_trials')} finished, "
+        f"{len(result.completed)} completed, {len(result.failed)} failed, "
+        f"{len(history.unfinished)} unfinished",
+    ]
+    ranked = result.top(top)
+    if ranked:
+        names = _metric_columns(ranked)
+        header = ["rank", "trial", "reward", *names, "seconds", "tokens"]
+        rows = [
+            [
+                str(rank),
+                str(t.id),
+                f"{t.reward:.4f}",
+                *(_cell(t.metrics.get(n)) for n in names),
+                _cell(t.duration),
+                " ".join(map(str, t.tokens)),
+            ]
+            for rank, t in enumerate(ranked, 1)
+        ]
+        lines += ["", f"top {len(ranked)}:", *_table(header, rows)]
+    if result.failed:
+        groups: dict[str, list[int]] = collections.defaultdict(list)
+        for t in result.failed:
+            groups[(t.error or "unknown error").splitlines()[0][:120]].append(t.id)
+        lines += ["", f"failures ({len(result.failed)}):"]
+        for error, ids in sorted(groups.items(), key=lambda item: -len(item[1])):
+            shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
+            lines.append(f"  {len(ids)} x {error}  (trials {shown})")
+    return "\n".join(lines)
+
+
+def _metric_columns(trials: list[Any], limit: int = 4) -> list[str]:
+    names: list[str] = []
+    for trial in trials:
+        for name, value in trial.metrics.items():
+            scalar = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if name != "reward" and scalar and name not in names:
+                names.append(name)
+    return names[:limit]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(c.rjust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--top", type=int, default=10, show_default=True, help="Rows of the table.")
+def report(run_dir: str, top: int) -> None:
+    """Print the top trials and the failures of RUN_DIR."""
+    from symbolic_nas.rundir import ResumeError
+
+    try:
+        click.echo(format_report(run_dir, top=top))
+    except ResumeError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--port", type=int, default=6006, show_default=True)
+def tensorboard(run_dir: str, port: int) -> None:
+    """Serve RUN_DIR/tensorboard with TensorBoard on 127.0.0.1."""
+    from symbolic_nas.rundir import TENSORBOARD
+
+    logdir = os.path.join(run_dir, TENSORBOARD)
+    if not os.path.isdir(logdir):
+        raise click.ClickException(f"{logdir!r} does not exist (was TensorBoard logging off?)")
+    command = [
+        sys.executable, "-m", "tensorboard.main", "--logdir", logdir,
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    click.echo(f"TensorBoard at http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+    sys.exit(subprocess.call(command))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``symbolic-nas`` console script."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="symbolic-nas")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""Running one trial anywhere: in the driver, in a worker process or in a Ray actor.
+
+An :class:`Evaluation` holds the space and the user's evaluator. It is sent to
+each worker once (pickled with cloudpickle, so closures such as ``sn.annotate``
+lambda rules travel too) and then runs :class:`Task` after :class:`Task`,
+turning each into an :class:`Outcome`: completed with a reward and metrics, or
+failed with the error text. No exception of a trial escapes :meth:`Evaluation.run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import io
+import math
+import numbers
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import cloudpickle
+import torch
+
+from symbolic_nas.codec import Codec, encode
+from symbolic_nas.evaluators import input_of
+from symbolic_nas.storage import encode_record
+from symbolic_nas.symbolic import is_symbolized, symbolize
+
+__all__ = ["Evaluation", "Outcome", "Task", "TrialTimeout", "normalize_result"]
+
+COMPLETED, FAILED, LOST = "completed", "failed", "lost"
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One attempt at a trial, as sent to a worker.
+
+    Attributes:
+        trial_id: The trial (proposal) id.
+        tokens: The architecture.
+        seed: Seed of torch's CPU generator during the evaluation (None: unseeded).
+        attempt: 1 for the first attempt, 2 after a lost worker, ...
+    """
+
+    trial_id: int
+    tokens: list[int]
+    seed: int | None = None
+    attempt: int = 1
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What became of a task.
+
+    Attributes:
+        trial_id: The trial id.
+        status: ``"completed"``, ``"failed"`` or ``"lost"`` (the worker died; the
+            trial is run again).
+        reward: The reward of a completed trial.
+        metrics: What the evaluator returned (JSON-able).
+        error: ``"ExceptionType: message"`` of a failed or lost trial.
+        traceback: The formatted traceback of a failed trial, when there is one.
+        started: Wall-clock start (seconds since the epoch).
+        duration: Seconds the attempt took.
+        worker: Which worker ran it.
+    """
+
+    trial_id: int
+    status: str
+    reward: float | None = None
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None
+    started: float | None = None
+    duration: float | None = None
+    worker: str | None = None
+
+
+class TrialTimeout(BaseException):  # Like KeyboardInterrupt.
+    """Raised inside an inline evaluation when it runs past its time limit.
+
+    It derives from ``BaseException`` so that an evaluator's ``except Exception``
+    does not swallow it.
+    """
+
+
+def normalize_result(value: Any) -> tuple[float, dict[str, Any]]:
+    """Reads an evaluator's return value as ``(reward, metrics)``.
+
+    A real number is the reward (metrics are then empty); a mapping must hold a
+    ``"reward"`` and is kept whole as the metrics (it must be JSON-able).
+
+    Raises:
+        TypeError: If the value is neither, or the metrics cannot be stored.
+        ValueError: If the reward is NaN or infinite.
+
+    Example:
+        >>> normalize_result(0.5)
+        (0.5, {})
+        >>> normalize_result({"reward": 0.9, "accuracy": 0.9})
+        (0.9, {'reward': 0.9, 'accuracy': 0.9})
+    """
+    if isinstance(value, Mapping):
+        if "reward" not in value:
+            raise TypeError(
+                "`evaluate` must return a float or a dict with a 'reward' key, but got a dict "
+                f"with keys {sorted(map(str, value))}"
+            )
+        metrics = dict(value)
+        reward = _as_reward(metrics["reward"])
+        metrics["reward"] = reward
+        try:
+            encode_record(metrics)
+        except TypeError as e:
+            raise TypeError(f"`evaluate` must return JSON-able metrics, but its {e}") from None
+    else:
+        reward, metrics = _as_reward(value), {}
+    if not math.isfinite(reward):
+        raise ValueError(f"`evaluate` must return a finite reward, but got {reward!r}")
+    return reward, metrics
+
+
+def _as_reward(value: Any) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    text = repr(value)
+    raise TypeError(
+        "`evaluate` must return a float or a dict with a 'reward' key, but got "
+        f"{text if len(text) <= 80 else text[:77] + '...'}"
+    )
+
+
+class Evaluation:
+    """The space and the evaluator, run on token sequences.
+
+    The codec is compiled on first use in each process and never pickled.
+
+    Args:
+        space: The search space (or its codec, when used in-process only).
+        evaluate: A callable of a built model, or of the tokens / DNA when
+            declared with ``sn.evaluator(input=...)``.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> evaluation = Evaluation({"k": sn.oneof([3, 5])}, lambda model: model["k"] / 10)
+        >>> outcome = evaluation.run(Task(trial_id=0, tokens=[1]))
+        >>> outcome.status, outcome.reward
+        ('completed', 0.5)
+        >>> evaluation.run(Task(trial_id=1, tokens=[7])).error.split(":")[0]
+        'ValueError'
+    """
+
+    def __init__(self, space: Any, evaluate: Callable[[Any], Any]) -> None:
+        if not callable(evaluate):
+            raise TypeError(f"`evaluate` must be callable, but got {evaluate!r}")
+        self.input = input_of(evaluate)
+        self.space = space.space if isinstance(space, Codec) else space
+        self.evaluate = evaluate
+        self._codec = space if isinstance(space, Codec) else None
+        self.worker = "driver"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_codec"] = None
+        return state
+
+    @property
+    def codec(self) -> Codec:
+        if self._codec is None:
+            self._codec = encode(self.space)
+        return self._codec
+
+    def run(self, task: Task, *, timeout: float | None = None) -> Outcome:
+        """Runs one task; every exception becomes a failed outcome.
+
+        Args:
+            task: The task.
+            timeout: In-process time limit in seconds (``SIGALRM``; main thread
+                on POSIX only), or None.
+        """
+        started, start = time.time(), time.perf_counter()
+        outcome = Outcome(task.trial_id, FAILED, started=started, worker=self.worker)
+        out_of_memory = False
+        try:
+            with _alarm(timeout), _seeded(task.seed):
+                argument = self._argument(task.tokens)
+                value = self.evaluate(argument)
+                del argument
+                outcome.reward, outcome.metrics = normalize_result(value)
+                outcome.status = COMPLETED
+        except TrialTimeout:
+            outcome.error = (
+                f"TimeoutError: trial {task.trial_id} ran past its time limit of {timeout:g} s"
+            )
+        except Exception as e:  # a failing child must never stop the search
+            outcome.error = f"{type(e).__qualname__}: {e}"
+            outcome.traceback = traceback.format_exc()
+            out_of_memory = isinstance(e, torch.cuda.OutOfMemoryError)
+        if out_of_memory and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()  # The failed child's tensors are gone with its frames.
+        outcome.duration = time.perf_counter() - start
+        return outcome
+
+    def _argument(self, tokens: list[int]) -> Any:
+        if self.input == "tokens":
+            self.codec.validate(tokens)
+            return list(tokens)
+        if self.input == "dna":
+            return self.codec.from_tokens(tokens)
+        return self.codec.materialize(tokens)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Seeds torch's CPU generator for the block and restores its state afterwards."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float | None) -> Iterator[None]:
+    if seconds is None:
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        raise RuntimeError(
+            "an inline per-trial time limit needs the main thread on a POSIX system; "
+            "use executor='process' instead"
+        )
+
+    def expire(signum: int, frame: Any) -> None:
+        del signum, frame
+        raise TrialTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# ---------------------------------------------------------------------- pickling
+
+
+def resolve_main(qualname: str) -> Any:
+    """The object named ``qualname`` in ``__main__`` (used when unpickling)."""
+    value: Any = sys.modules["__main__"]
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, plus two rules for search spaces.
+
+    * A ``sn.symbolize(SomeClass)`` factory of a published class (whose
+      ``__qualname__`` names the class, not the factory) is rebuilt by calling
+      ``sn.symbolize(SomeClass)`` again on loading.
+    * With ``main_by_reference``, named classes and functions of ``__main__`` go
+      by reference: spawned worker processes re-import the main script, so they
+      find them (symbolized classes cannot be pickled by value).
+    """
+
+    def __init__(self, file: io.BytesIO, *, main_by_reference: bool) -> None:
+        super().__init__(file)
+        self.main_by_reference = main_by_reference
+
+    def reducer_override(self, obj: Any) -> Any:
+        if inspect.isfunction(obj) and is_symbolized(obj):
+            wrapped = getattr(obj, "__wrapped__", None)
+            if isinstance(wrapped, type) and not is_symbolized(wrapped):
+                return symbolize, (wrapped,)
+        if self.main_by_reference and (isinstance(obj, type) or callable(obj)):
+            qualname = getattr(obj, "__qualname__", None)
+            if (
+                getattr(obj, "__module__", None) == "__main__"
+                and isinstance(qualname, str)
+                and "<" not in qualname
+            ):
+                try:
+                    if resolve_main(qualname) is obj:
+                        return resolve_main, (qualname,)
+                except AttributeError:
+                    pass
+        return super().reducer_override(obj)
+
+
+def dumps(value: Any, *, main_by_reference: bool) -> bytes:
+    """Pickles ``value`` with cloudpickle (see :class:`_Pickler`).
+
+    Raises:
+        TypeError: With advice, if it cannot be pickled.
+    """
+    main = sys.modules.get("__main__")
+    by_reference = main_by_reference and getattr(main, "__file__", None) is not None
+    try:
+        buffer = io.BytesIO()
+        _Pickler(buffer, main_by_reference=by_reference).dump(value)
+        return buffer.getvalue()
+    except Exception as e:  # reported with advice
+        raise TypeError(
+            "the space and `evaluate` must be picklable to be sent to workers, but pickling "
+            f"failed: {type(e).__name__}: {e}. Define classes and functions in an importable "
+            "module (not an interactive session), or run with workers=1 and executor='inline'"
+        ) from e

@@ -1,0 +1,167 @@
+"""Tests for the symbolic-nas command line."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from symbolic_nas import cli
+
+SEARCH = [
+    "search",
+    "tuner_helpers:wide_space",
+    "--evaluator",
+    "tuner_helpers:token_reward",
+    "--algorithm",
+    "random",
+    "--no-tensorboard",
+    "--no-progress",
+]
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(cli.cli, list(args), catch_exceptions=False)
+
+
+def test_search_then_resume_then_report(tmp_path):
+    run_dir = str(tmp_path / "run")
+    first = _invoke(*SEARCH, "--num-trials", "4", "--run-dir", run_dir, "--seed", "3", "--top", "2")
+    assert first.exit_code == 0, first.output
+    assert "trials: 4 of 4 finished, 4 completed, 0 failed" in first.output
+    assert "top 2:" in first.output and "length" in first.output  # A metric column.
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["metadata"]["cli"]["space"] == "tuner_helpers:wide_space"
+
+    resumed = _invoke("resume", run_dir, "--num-trials", "6", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+    assert "trials: 6 of 6 finished" in resumed.output and "2 session(s)" in resumed.output
+
+    report = _invoke("report", run_dir, "--top", "3")
+    assert report.exit_code == 0 and "top 3:" in report.output
+    rows = [
+        line for line in report.output.splitlines() if line.strip().startswith(("1 ", "2 ", "3 "))
+    ]
+    rewards = [float(row.split()[2]) for row in rows]
+    assert len(rewards) == 3 and rewards == sorted(rewards, reverse=True)
+
+
+def test_search_arguments_reach_the_space_evaluator_and_algorithm(tmp_path):
+    run_dir = str(tmp_path / "run")
+    result = _invoke(
+        "search",
+        "tuner_helpers:behaviour_space",
+        "--evaluator",
+        "tuner_helpers:FaultyEvaluator",
+        "--evaluator-arg",
+        "sleep=0.0",
+        "--algorithm",
+        "evolution",
+        "--algorithm-arg",
+        "population_size=4",
+        "--algorithm-arg",
+        "tournament_size=2",
+        "--num-trials",
+        "12",
+        "--max-consecutive-failures",
+        "20",
+        "--run-dir",
+        run_dir,
+        "--no-tensorboard",
+    )
+    assert result.exit_code == 0, result.output
+    assert "algorithm evolution" in result.output  # sleep=60 s would have hung the test.
+    assert re.search(
+        r"failures \(\d+\):\n  \d+ x (ValueError|NonFiniteLossError|OutOfMemoryError)",
+        result.output,
+    )
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]["cli"]
+    assert config["evaluator_args"] == {"sleep": 0.0}
+    assert config["algorithm_args"] == {"population_size": 4, "tournament_size": 2}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "no_such_module:space"], "cannot import 'no_such_module'"),
+        (["search", "tuner_helpers:nothing"], "has no attribute 'nothing'"),
+        (["search", "not-a-space"], "must be MODULE:ATTRIBUTE or one of the registered spaces"),
+        ([*SEARCH, "--space-arg", "novalue"], "must be KEY=VALUE, but got 'novalue'"),
+        ([*SEARCH, "--algorithm", "nope"], "`algorithm` must be one of"),
+        ([*SEARCH, "--algorithm-arg", "seed=1"], "give the seed with --seed"),
+        (
+            [*SEARCH, "--algorithm", "evolution", "--algorithm-arg", "population_size=1"],
+            "`population_size` must be an int >= 2, but got 1",
+        ),
+        ([*SEARCH, "--workers", "many"], "must be an int or 'auto', but got 'many'"),
+    ],
+)
+def test_bad_arguments_give_clear_errors(args, message):
+    result = CliRunner().invoke(cli.cli, args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_resume_and_report_refuse_what_is_not_a_cli_run(tmp_path):
+    import tuner_helpers as h
+
+    import symbolic_nas as sn
+
+    run_dir = tmp_path / "api"
+    sn.search(h.small_space(), h.small_reward, algorithm="random", num_trials=2, run_dir=run_dir,
+              tensorboard=False, progress=False)  # fmt: skip
+    result = CliRunner().invoke(cli.cli, ["resume", str(run_dir)])
+    assert result.exit_code == 1 and "was not started by `symbolic-nas search`" in result.output
+    assert "trials: 2 of 2 finished" in _invoke("report", str(run_dir)).output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli.cli, ["report", str(empty)])
+    assert result.exit_code == 1 and "must hold a run" in result.output
+
+
+def test_a_failing_search_exits_with_its_message(tmp_path):
+    result = CliRunner().invoke(
+        cli.cli,
+        [
+            "search",
+            "tuner_helpers:behaviour_space",
+            "--evaluator",
+            "tuner_helpers:FaultyEvaluator",
+            "--algorithm",
+            "random",
+            "--max-consecutive-failures",
+            "1",
+            "--num-trials",
+            "30",
+            "--no-tensorboard",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "(max_consecutive_failures=1); the run stopped" in result.output
+
+
+def test_tensorboard_serves_the_run_on_localhost(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda command: calls.append(command) or 0)
+    (tmp_path / "tensorboard").mkdir()
+    result = CliRunner().invoke(cli.cli, ["tensorboard", str(tmp_path), "--port", "6123"])
+    assert result.exit_code == 0, result.output
+    (command,) = calls
+    assert command[1:3] == ["-m", "tensorboard.main"]
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--port") + 1] == "6123"
+    assert command[command.index("--logdir") + 1] == str(tmp_path / "tensorboard")
+    missing = CliRunner().invoke(cli.cli, ["tensorboard", str(tmp_path / "tensorboard")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_the_console_script_is_installed():
+    script = pathlib.Path(sys.executable).parent / "symbolic-nas"
+    completed = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    for command in ("search", "resume", "report", "tensorboard"):
+        assert command in completed.stdout

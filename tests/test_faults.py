@@ -1,0 +1,97 @@
+"""Fault injection: the driver SIGKILLed at random points and resumed, several times."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import tuner_helpers as h
+
+import symbolic_nas as sn
+from symbolic_nas.storage import JournalStorage
+
+HELPERS = pathlib.Path(h.__file__)
+NUM_TRIALS = 60
+
+
+def _records(run_dir: pathlib.Path) -> list[dict]:
+    path = run_dir / "journal.jsonl"
+    return JournalStorage(path).read() if path.exists() else []
+
+
+def _ends(records: list[dict]) -> list[dict]:
+    return [r["trial"] for r in records if r["event"] == "end"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # A zombie has exited.
+
+
+def _kill_driver_mid_run(run_dir: pathlib.Path, workers: int, rng: random.Random) -> set[int]:
+    """Starts the driver, lets it finish a few more trials, SIGKILLs it; returns worker pids."""
+    before = len(_ends(_records(run_dir)))
+    process = subprocess.Popen(
+        [sys.executable, str(HELPERS), str(run_dir), str(NUM_TRIALS), str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while len(_ends(_records(run_dir))) < before + 3:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "the driver made no progress"
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, 0.3))
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    session_starts = [r for r in _records(run_dir) if r["event"] == "start"]
+    return {int(m) for r in session_starts for m in re.findall(r"pid (\d+)", r["worker"])}
+
+
+def test_driver_sigkilled_at_random_points_loses_and_repeats_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    rng = random.Random(20261122)
+    first_seen: dict[int, dict] = {}
+    for workers in (2, 1, 1, 1):
+        worker_pids = _kill_driver_mid_run(run_dir, workers, rng)
+        ends = _ends(_records(run_dir))
+        assert len(ends) == len({e["id"] for e in ends}), "a finished trial was run twice"
+        for end in ends:
+            assert first_seen.setdefault(end["id"], end) == end, "a finished trial changed"
+        assert len(ends) < NUM_TRIALS
+        if workers > 1:  # Orphaned workers notice the driver's death and exit.
+            deadline = time.monotonic() + 30
+            while any(_alive(pid) for pid in worker_pids) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not any(_alive(pid) for pid in worker_pids)
+
+    h.run_driver(str(run_dir), NUM_TRIALS, 1)
+    records = _records(run_dir)
+    ends = _ends(records)
+    assert sorted(e["id"] for e in ends) == list(range(NUM_TRIALS))
+    assert all(first_seen[i] == e for e in ends if (i := e["id"]) in first_seen)
+    assert sum(r["event"] == "run" for r in records) == 5
+    rerun = [e for e in ends if e["attempts"] > 1]
+    assert rerun, "no kill landed mid-trial"
+
+    reference = sn.search(
+        h.wide_space(),
+        h.token_reward,
+        algorithm="random",
+        num_trials=NUM_TRIALS,
+        seed=0,
+        progress=False,
+    )
+    by_id = {e["id"]: e for e in ends}
+    assert [(t.tokens, t.reward) for t in reference.trials] == [
+        (by_id[i]["tokens"], by_id[i]["reward"]) for i in range(NUM_TRIALS)
+    ]

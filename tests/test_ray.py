@@ -1,0 +1,55 @@
+"""The Ray executor against a local Ray (one session for the module: it starts slowly)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+import tuner_helpers as h
+
+import symbolic_nas as sn
+
+ray = pytest.importorskip("ray")
+
+SCRIPT = ("ok", "raise", "crash", "sleep", "ok", "ok", "ok", "ok")
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    tests = str(pathlib.Path(h.__file__).parent)
+    pythonpath = os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+    )
+    yield
+    ray.shutdown()
+
+
+def test_a_search_on_ray_actors_survives_faults(ray_session, tmp_path):
+    result = sn.search(
+        h.behaviour_space(),
+        h.FaultyEvaluator(marker_dir=str(tmp_path), sleep=60.0),
+        algorithm=h.ScriptedAlgorithm(h.behaviour_tokens(*SCRIPT)),
+        num_trials=len(SCRIPT),
+        executor="ray",
+        workers=2,
+        trial_timeout=4.0,
+        max_consecutive_failures=None,
+        run_dir=tmp_path / "run",
+        tensorboard=False,
+        progress=False,
+    )
+    assert [t.id for t in result.trials] == list(range(len(SCRIPT)))
+    trials = {h.BEHAVIOURS[t.tokens[0]]: t for t in result.trials}
+    assert trials["raise"].error.startswith("ValueError: injected failure")
+    crashed = trials["crash"]
+    assert crashed.status == "completed" and crashed.attempts == 2  # Its actor died once.
+    assert trials["sleep"].error.startswith("TimeoutError: trial 3 ran past its time limit of 4 s")
+    completed = [t for t in result.trials if t.status == "completed"]
+    assert len(completed) == 6 and all(t.worker.startswith("ray-") for t in completed)
+    assert {t.metrics["threads"] for t in completed} == {1}
+    assert ray.is_initialized()  # A session the user started is left running.
