@@ -10,15 +10,10 @@ build and evaluate children.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import hashlib
 import importlib.metadata
-import math
-import numbers
 import os
-import sys
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,10 +40,10 @@ from symbolic_nas.rundir import (
     LOST as LOST_EVENT,
 )
 from symbolic_nas.trial import FAILED, RUNNING, SearchResult, Trial
+from symbolic_nas.tuner_options import CallbackList, SearchOptions
 
 __all__ = ["ResumeError", "TooManyFailuresError", "search", "trial_seed"]
 
-EXECUTORS = ("auto", "inline", "process", "ray")
 # Settings a resumed run must share with the run it continues.
 _MUST_MATCH = ("algorithm", "seed", "failure_reward", "evaluator_input")
 
@@ -178,7 +173,7 @@ def search(
         >>> sn.materialize(space, result.best.dna)
         {'width': 32, 'depth': 1}
     """
-    options = _Options.validated(
+    options = SearchOptions.validated(
         algorithm=algorithm,
         num_trials=num_trials,
         workers=workers,
@@ -205,127 +200,12 @@ def search(
     return _Search(codec, evaluate, options).run()
 
 
-@dataclasses.dataclass
-class _Options:
-    algorithm: str | _algorithms.Algorithm
-    num_trials: int
-    workers: int
-    executor: str | Executor
-    run_dir: str | None
-    resume: bool
-    seed: int | None
-    failure_reward: float | None
-    max_consecutive_failures: int | None
-    trial_timeout: float | None
-    max_retries: int
-    gpus: list[str] | None
-    gpus_per_trial: float
-    worker_threads: int
-    callbacks: list[Callback]
-    tensorboard: bool
-    progress: bool
-    checkpoint_interval: float
-    metadata: dict[str, Any]
-
-    @classmethod
-    def validated(cls, **kw: Any) -> _Options:
-        if not isinstance(kw["algorithm"], (str, _algorithms.Algorithm)):
-            raise ValueError(
-                "`algorithm` must be a registered name or an Algorithm instance, "
-                f"but got {kw['algorithm']!r}"
-            )
-        _check_int("num_trials", kw["num_trials"], 1)
-        if not isinstance(kw["executor"], Executor) and kw["executor"] not in EXECUTORS:
-            raise ValueError(
-                f"`executor` must be one of {EXECUTORS} or an Executor, but got {kw['executor']!r}"
-            )
-        if kw["workers"] != "auto":
-            _check_int("workers", kw["workers"], 1, "'auto' or ")
-        if kw["run_dir"] is not None:
-            if not isinstance(kw["run_dir"], (str, os.PathLike)) or not os.fspath(kw["run_dir"]):
-                raise ValueError(f"`run_dir` must be a path or None, but got {kw['run_dir']!r}")
-            kw["run_dir"] = os.fspath(kw["run_dir"])
-        for name in ("resume", "tensorboard"):
-            if not isinstance(kw[name], bool):
-                raise ValueError(f"`{name}` must be a bool, but got {kw[name]!r}")
-        if kw["seed"] is not None:
-            _check_int("seed", kw["seed"], 0, "None or ")
-        reward = kw["failure_reward"]
-        if reward is not None and (
-            isinstance(reward, bool)
-            or not isinstance(reward, numbers.Real)
-            or not math.isfinite(reward)
-        ):
-            raise ValueError(f"`failure_reward` must be None or a finite float, but got {reward!r}")
-        kw["failure_reward"] = None if reward is None else float(reward)
-        if kw["max_consecutive_failures"] is not None:
-            _check_int("max_consecutive_failures", kw["max_consecutive_failures"], 1, "None or ")
-        timeout = kw["trial_timeout"]
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0
-        ):
-            raise ValueError(f"`trial_timeout` must be None or a number > 0, but got {timeout!r}")
-        _check_int("max_retries", kw["max_retries"], 0)
-        if kw["gpus"] is not None:
-            if isinstance(kw["gpus"], (str, bytes)) or not isinstance(kw["gpus"], Sequence):
-                raise ValueError(
-                    f"`gpus` must be a list of GPU ids or None, but got {kw['gpus']!r}"
-                )
-            kw["gpus"] = [str(g) for g in kw["gpus"]]
-        per_trial = kw["gpus_per_trial"]
-        if isinstance(per_trial, bool) or not isinstance(per_trial, numbers.Real) or per_trial < 0:
-            raise ValueError(f"`gpus_per_trial` must be a number >= 0, but got {per_trial!r}")
-        _check_int("worker_threads", kw["worker_threads"], 1)
-        callbacks = list(kw["callbacks"])
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise ValueError(
-                    f"`callbacks` must hold symbolic_nas Callback objects, but got {callback!r}"
-                )
-        kw["callbacks"] = callbacks
-        if kw["progress"] is None:
-            kw["progress"] = bool(getattr(sys.stderr, "isatty", lambda: False)())
-        elif not isinstance(kw["progress"], bool):
-            raise ValueError(f"`progress` must be a bool or None, but got {kw['progress']!r}")
-        interval = kw["checkpoint_interval"]
-        if isinstance(interval, bool) or not isinstance(interval, numbers.Real) or interval < 0:
-            raise ValueError(f"`checkpoint_interval` must be a number >= 0, but got {interval!r}")
-        metadata = kw["metadata"]
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise ValueError(f"`metadata` must be a mapping or None, but got {metadata!r}")
-        kw["metadata"] = dict(metadata or {})
-        return cls(**kw)
-
-
-def _check_int(name: str, value: Any, minimum: int, prefix: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be {prefix}an int >= {minimum}, but got {value!r}")
-
-
-class _Callbacks:
-    """Calls hooks in order; a callback that raises is reported and disabled."""
-
-    def __init__(self, callbacks: list[Callback]) -> None:
-        self._callbacks = list(callbacks)
-
-    def __call__(self, hook: str, *args: Any) -> None:
-        for callback in list(self._callbacks):
-            try:
-                getattr(callback, hook)(*args)
-            except Exception as e:  # observers never stop a search
-                self._callbacks.remove(callback)
-                warnings.warn(
-                    f"callback {type(callback).__name__} raised in {hook}: "
-                    f"{type(e).__name__}: {e}; it is disabled for the rest of the run",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-
-
 class _Search:
     """One session of a search (a fresh run or a resumed one)."""
 
-    def __init__(self, codec: Codec, evaluate: Callable[[Any], Any], options: _Options) -> None:
+    def __init__(
+        self, codec: Codec, evaluate: Callable[[Any], Any], options: SearchOptions
+    ) -> None:
         self.codec = codec
         self.evaluate = evaluate
         self.options = options
@@ -534,7 +414,7 @@ class _Search:
             self.run_storage.close()
         return result
 
-    def _callbacks(self) -> _Callbacks:
+    def _callbacks(self) -> CallbackList:
         o = self.options
         callbacks: list[Callback] = []
         if o.run_dir is not None and o.tensorboard:
@@ -545,9 +425,9 @@ class _Search:
             from symbolic_nas.progress import ProgressCallback
 
             callbacks.append(ProgressCallback(total=o.num_trials, disable=False))
-        return _Callbacks(callbacks + o.callbacks)
+        return CallbackList(callbacks + o.callbacks)
 
-    def _loop(self, executor: Executor, callbacks: _Callbacks) -> None:
+    def _loop(self, executor: Executor, callbacks: CallbackList) -> None:
         o = self.options
         while True:
             while (
@@ -568,7 +448,7 @@ class _Search:
         self._checkpoint()
         return Trial(proposal.id, list(proposal.tokens), codec=self.codec)
 
-    def _start(self, trial: Trial, executor: Executor, callbacks: _Callbacks) -> None:
+    def _start(self, trial: Trial, executor: Executor, callbacks: CallbackList) -> None:
         attempt = self.attempts.get(trial.id, 0) + 1
         self.attempts[trial.id] = attempt
         task = Task(trial.id, trial.tokens, trial_seed(self.options.seed, trial.id), attempt)
@@ -587,7 +467,7 @@ class _Search:
         self.active[trial.id] = trial
         callbacks("on_trial_start", trial, self.context)
 
-    def _finish(self, outcome: Outcome, callbacks: _Callbacks) -> None:
+    def _finish(self, outcome: Outcome, callbacks: CallbackList) -> None:
         trial = self.active.pop(outcome.trial_id, None)
         if trial is None:
             return
