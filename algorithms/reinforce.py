@@ -32,7 +32,7 @@ baseline with decay 0.9 and the reward memory. Measured on NAS-Bench-201
 proposed the optimum, 94.37)::
 
     setting (budget 300)               seeds  @100          @300          found
-    defaults                           100    93.98 ± 0.34  94.22 ± 0.24  48 %
+    defaults                           100    93.97 ± 0.34  94.22 ± 0.24  50 %
     defaults, reward_memory=False      100    93.94 ± 0.38  94.11 ± 0.30  25 %
     defaults, rewards as fractions     30     94.02 ± 0.30  94.27 ± 0.20  57 %  (= percent run)
     preset="zoph_le_2017"              50     93.77 ± 0.35  93.91 ± 0.26   2 %

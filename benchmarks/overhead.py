@@ -75,6 +75,8 @@ def make_reward(codec: sn.Codec):
 #: Extra rows: registered algorithms with non-default hyperparameters.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "reinforce m=64": ("reinforce", {"batch_size": 64, "sample_batch": 64}),
+    # The controller alone: no re-sampling of architectures already rewarded.
+    "reinforce no memory": ("reinforce", {"reward_memory": False}),
 }
 
 
@@ -133,7 +135,7 @@ def main() -> None:
                 for r in range(args.repeats)
             )
             results[(label, size)] = ms
-            print(f"  {label:15s} {ms:9.3f} ms/trial   {baseline / ms:8.1f}x faster than pg Random")
+            print(f"  {label:19s} {ms:9.3f} ms/trial   {baseline / ms:8.1f}x faster than pg Random")
     for label in ("reinforce", *VARIANTS):
         if (label, 30) in results:
             ms = results[(label, 30)]

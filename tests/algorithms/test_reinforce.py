@@ -358,6 +358,50 @@ def test_reward_memory_never_hands_out_a_rewarded_architecture_twice():
     assert len(set(tokens)) < 27
 
 
+def test_after_a_version_with_memory_hits_the_next_version_samples_64_at_once():
+    codec = sn.encode(toy_space())  # 27 architectures
+    algo = algorithms.get("reinforce", seed=0, batch_size=2, sample_batch=2)
+    algo.setup(codec)
+    calls: list[tuple[int, int]] = []  # (policy version, architectures drawn)
+    sample = algo.controller.sample
+    algo.controller.sample = lambda n, g: calls.append((algo.version, n)) or sample(n, g)
+    hits: dict[int, float] = {}  # memory hits per policy version
+    for _ in range(20):
+        version, before = algo.version, algo.stats()["memory_hits"]
+        p = algo.propose()
+        hits[version] = hits.get(version, 0.0) + algo.stats()["memory_hits"] - before
+        algo.feedback(p, float(p.tokens.count(2)))
+    first = {}
+    for version, n in calls:
+        first.setdefault(version, n)
+    checked = {True: 0, False: 0}
+    for version, n in first.items():
+        if version > 0:
+            hit = hits.get(version - 1, 0.0) > 0
+            assert n == (64 if hit else 2), (version, n, hits)
+            checked[hit] += 1
+    assert checked[True] > 0 and checked[False] > 0
+    # The carried hit count is part of the state: restored right after an update that
+    # follows a version with hits, a copy draws 64 as well, so the same architectures.
+    for _ in range(100):
+        version, before = algo.version, algo.stats()["memory_hits"]
+        p = algo.propose()
+        hit = algo.stats()["memory_hits"] > before
+        algo.feedback(p, float(p.tokens.count(2)))
+        if hit and algo.version != version:
+            break
+    else:
+        raise AssertionError("no update right after a memory hit")
+    clone = algorithms.get("reinforce", seed=0, batch_size=2, sample_batch=2)
+    clone.setup(codec)
+    clone.load_state_dict(algo.state_dict())
+    for _ in range(10):
+        a, b = algo.propose(), clone.propose()
+        assert a.tokens == b.tokens
+        algo.feedback(a, float(a.tokens.count(2)))
+        clone.feedback(b, float(b.tokens.count(2)))
+
+
 def test_memory_answers_join_the_buffer_without_counting_as_feedback():
     codec = sn.encode([sn.oneof([0, 1, 2]), sn.oneof([0, 1])])  # 6 architectures
     algo = algorithms.get("reinforce", seed=0, batch_size=100)

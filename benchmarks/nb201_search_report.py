@@ -1,0 +1,521 @@
+"""Summaries, goals, Markdown and the plot of ``benchmarks/nb201_search.py`` (issue #5).
+
+Kept apart from the runner so the figures can be checked without running searches.
+Standard deviations are over runs (``ddof=0``, as NAS-Bench-201's own code); the
+median queries to the optimum treats runs that never found it as censored at
+their largest search (see :func:`median_queries`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from symbolic_nas import algorithms
+
+__all__ = [
+    "REFERENCES",
+    "Context",
+    "Goal",
+    "Reference",
+    "Summary",
+    "console_table",
+    "goals",
+    "markdown",
+    "median_queries",
+    "plot",
+    "summarize",
+]
+
+OPTUNA = "optuna_tpe"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A quoted (not measured) row: figures copied from issue #5 or a paper.
+
+    Attributes:
+        label: What was measured, by whom.
+        runs: Number of runs, as quoted.
+        figures: ``{budget: (mean, std)}`` of the test accuracy of the pick.
+        median: Median queries to the optimum, as quoted ("" when not given).
+        note: Anything else quoted (e.g. a paper's figure at its own budget).
+    """
+
+    label: str
+    runs: str
+    figures: dict[int, tuple[float, float]]
+    median: str = ""
+    note: str = ""
+
+
+#: The reference points of issue #5 (measured there on the same table) and the paper's.
+REFERENCES: tuple[Reference, ...] = (
+    Reference(
+        "random search, textbook",
+        "500",
+        {50: (93.47, 0.57), 100: (93.76, 0.33), 300: (93.95, 0.23), 1000: (94.07, 0.23)},
+        median="~7,800",
+    ),
+    Reference(
+        "regularized evolution, textbook (population 10, tournament 3, one-edge mutation)",
+        "200",
+        {100: (93.97, 0.38), 300: (94.23, 0.22)},
+        median="375",
+    ),
+    Reference(
+        "REINFORCE, textbook per-edge softmax (lr 0.5, baseline momentum 0.9)",
+        "200",
+        {100: (93.87, 0.28), 300: (94.14, 0.23)},
+    ),
+    Reference(
+        "Optuna 5.0 TPESampler, default settings",
+        "50 (30 at 300)",
+        {50: (93.92, 0.44), 100: (94.17, 0.25), 300: (94.35, 0.08)},
+        median="139",
+    ),
+    Reference(
+        "REA, NAS-Bench-201 paper (Dong and Yang 2020)",
+        "",
+        {},
+        note="93.92 ± 0.30 at the paper's own search budget",
+    ),
+    Reference(
+        "REINFORCE, NAS-Bench-201 paper (Dong and Yang 2020)",
+        "",
+        {},
+        note="93.85 ± 0.37 at the paper's own search budget",
+    ),
+)
+
+# Marker of each quoted row in the plot, and the measured algorithm whose colour it takes.
+_REFERENCE_STYLE = {
+    "random search": ("s", "random"),
+    "regularized evolution": ("^", "evolution"),
+    "REINFORCE": ("v", "reinforce"),
+    "Optuna 5.0 TPESampler": ("D", OPTUNA),
+}
+
+# Issue #5's targets.
+_TPE_AT_100, _TPE_AT_300, _TPE_MEDIAN = 94.17, 94.33, 150
+_EVOLUTION_TEXTBOOK = {100: 93.97, 300: 94.23}
+_EVOLUTION_MEDIAN = 375
+
+
+def median_queries(found_at: Sequence[int | None]) -> float:
+    """Median queries to the optimum, runs that never found it counted as infinite.
+
+    The result is finite exactly when more than half the runs found it.
+
+    Example:
+        >>> median_queries([10, 20, None]), median_queries([10, None, None, 30])
+        (20, inf)
+    """
+    if not found_at:
+        raise ValueError("`found_at` must hold at least one run, but got none")
+    return statistics.median(math.inf if f is None else f for f in found_at)
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """One algorithm's figures over its runs.
+
+    Attributes:
+        algorithm: Its name.
+        runs: Number of runs.
+        budgets: The budgets read.
+        mean: ``{budget: mean test accuracy of the pick}``.
+        std: ``{budget: its standard deviation over runs}`` (``ddof=0``).
+        median_to_optimum: :func:`median_queries` (inf: fewer than half found it).
+        found: Share of runs that proposed the optimum within ``max_budget``.
+        max_budget: Queries of the largest search.
+        trials: Trials run in all.
+        seconds: Wall time summed over the runs.
+    """
+
+    algorithm: str
+    runs: int
+    budgets: tuple[int, ...]
+    mean: dict[int, float]
+    std: dict[int, float]
+    median_to_optimum: float
+    found: float
+    max_budget: int
+    trials: int
+    seconds: float
+
+    @property
+    def ms_per_query(self) -> float:
+        return 1e3 * self.seconds / self.trials
+
+    def standard_error(self, budget: int) -> float:
+        return self.std[budget] / math.sqrt(self.runs) if self.runs > 1 else math.nan
+
+
+def summarize(bench: Any) -> dict[str, Summary]:
+    """A :class:`Summary` per algorithm of a finished benchmark (``nb201_search.Benchmark``)."""
+    out = {}
+    for name in bench.algorithms:
+        runs = bench.runs[name]
+        if not runs:
+            continue
+        budgets = runs[0].budgets
+        mean, std = {}, {}
+        for i, budget in enumerate(budgets):
+            values = [r.best_report[i] for r in runs]
+            mean[budget] = statistics.fmean(values)
+            std[budget] = statistics.pstdev(values)
+        found = [r.found_at for r in runs]
+        out[name] = Summary(
+            algorithm=name,
+            runs=len(runs),
+            budgets=budgets,
+            mean=mean,
+            std=std,
+            median_to_optimum=median_queries(found),
+            found=sum(f is not None for f in found) / len(found),
+            max_budget=runs[0].max_budget,
+            trials=sum(r.trials for r in runs),
+            seconds=sum(r.seconds for r in runs),
+        )
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Goal:
+    """One goal of issue #5, checked against the measured figures.
+
+    Attributes:
+        text: The goal.
+        status: ``"met"``, ``"missed"``, ``"not significant"`` or ``"not measured"``.
+        detail: The measured figures behind the status.
+    """
+
+    text: str
+    status: str
+    detail: str
+
+
+def _figure(summary: Summary, budget: int) -> str:
+    return (
+        f"{summary.mean[budget]:.2f} ± {summary.std[budget]:.2f} "
+        f"(SE {summary.standard_error(budget):.2f}, {summary.runs} runs)"
+    )
+
+
+def _median_text(summary: Summary) -> str:
+    if math.isinf(summary.median_to_optimum):
+        return f"> {summary.max_budget}"
+    return f"{summary.median_to_optimum:g}"
+
+
+def _at_least(text: str, summary: Summary | None, budget: int, target: float, extra: str) -> Goal:
+    if summary is None or budget not in summary.mean:
+        return Goal(text, "not measured", f"no runs at {budget} queries")
+    met = round(summary.mean[budget], 2) >= target  # The targets are quoted to 2 decimals.
+    return Goal(text, "met" if met else "missed", _figure(summary, budget) + extra)
+
+
+def _median_at_most(text: str, summary: Summary | None, target: float) -> Goal:
+    if summary is None:
+        return Goal(text, "not measured", "no runs")
+    met = summary.median_to_optimum <= target
+    detail = f"median {_median_text(summary)} queries, {summary.found:.0%} of runs found it"
+    if summary.max_budget < target and not met:
+        return Goal(text, "not measured", detail + f" (searches of only {summary.max_budget})")
+    return Goal(text, "met" if met else "missed", detail)
+
+
+def _beats(name: str, summary: Summary, random: Summary, budget: int) -> Goal:
+    text = f"{name} beats random search at {budget} queries"
+    if budget not in summary.mean or budget not in random.mean:
+        return Goal(text, "not measured", f"no runs at {budget} queries")
+    diff = summary.mean[budget] - random.mean[budget]
+    se = math.hypot(summary.standard_error(budget), random.standard_error(budget))
+    t = diff / se if se > 0 else (math.inf if diff > 0 else -math.inf)
+    detail = (
+        f"{summary.mean[budget]:.2f} vs {random.mean[budget]:.2f}: "
+        f"difference {diff:+.2f}, Welch t = {t:.1f}"
+    )
+    if diff <= 0:
+        return Goal(text, "missed", detail)
+    return Goal(text, "met" if t >= 2 else "not significant", detail)
+
+
+def goals(summaries: dict[str, Summary]) -> list[Goal]:
+    """Issue #5's goals, each checked against the measured summaries.
+
+    A mean "meets" a quoted target when it is at least the target; "beats random
+    search" needs a positive difference of at least two standard errors (Welch's
+    t >= 2), else it is "not significant".
+    """
+    reinforce = summaries.get("reinforce")
+    tpe = summaries.get(OPTUNA)
+
+    def tpe_at(budget: int) -> str:
+        if tpe is None or budget not in tpe.mean:
+            return ""
+        return f"; Optuna TPE in this run: {tpe.mean[budget]:.2f} ± {tpe.std[budget]:.2f}"
+
+    tpe_median = (
+        f"; Optuna TPE in this run: median {_median_text(tpe)}, {tpe.found:.0%} found"
+        if tpe is not None
+        else ""
+    )
+    out = [
+        _at_least(
+            f"reinforce ≥ {_TPE_AT_100} at 100 queries (Optuna TPE's level)",
+            reinforce,
+            100,
+            _TPE_AT_100,
+            tpe_at(100),
+        ),
+        _at_least(
+            f"reinforce ≥ {_TPE_AT_300} at 300 queries", reinforce, 300, _TPE_AT_300, tpe_at(300)
+        ),
+        _median_at_most(
+            f"reinforce: median queries to the optimum ≤ {_TPE_MEDIAN}", reinforce, _TPE_MEDIAN
+        ),
+    ]
+    last = out[-1]
+    out[-1] = dataclasses.replace(last, detail=last.detail + tpe_median)
+    evolution = summaries.get("evolution")
+    for budget, target in _EVOLUTION_TEXTBOOK.items():
+        out.append(
+            _at_least(
+                f"evolution ≥ textbook regularized evolution ({target}) at {budget} queries",
+                evolution,
+                budget,
+                target,
+                "",
+            )
+        )
+    out.append(
+        _median_at_most(
+            f"evolution: median queries to the optimum ≤ textbook ({_EVOLUTION_MEDIAN})",
+            evolution,
+            _EVOLUTION_MEDIAN,
+        )
+    )
+    random = summaries.get("random")
+    for name, summary in summaries.items():
+        if name == OPTUNA or not type(algorithms.get(name)).learns:
+            continue
+        if random is None:
+            out.append(Goal(f"{name} beats random search at 300 queries", "not measured", ""))
+        else:
+            out.append(_beats(name, summary, random, 300))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """How and where a benchmark ran (for the Markdown header).
+
+    Attributes:
+        command: The command line.
+        date: When it started.
+        machine: CPU and Python.
+        versions: Library versions.
+        load: Load average at the start and at the end.
+        plot: Path of the PNG relative to the Markdown file.
+        full_seeds: Seeds of a full run; fewer marks the file as a development run.
+    """
+
+    command: str
+    date: str
+    machine: str
+    versions: str
+    load: tuple[float, float]
+    plot: str
+    full_seeds: int = 100
+
+
+def _label(name: str, bench: Any) -> str:
+    if name == OPTUNA:
+        return (
+            f"**Optuna TPE** (reference, measured; `TPESampler(seed)` defaults, "
+            f"studies of {bench.optuna_max_budget} trials)"
+        )
+    return f"**{name}**"
+
+
+def _table(bench: Any, summaries: dict[str, Summary], *, references: bool) -> list[str]:
+    budgets = bench.budgets
+    header = [
+        "algorithm",
+        "runs",
+        *(str(b) for b in budgets),
+        "median queries to optimum",
+        "found",
+        "ms / query",
+        "run time",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, s in summaries.items():
+        cells = [_label(name, bench), str(s.runs)]
+        cells += [f"{s.mean[b]:.2f} ± {s.std[b]:.2f}" if b in s.mean else "—" for b in budgets]
+        cells += [
+            _median_text(s),
+            f"{s.found:.0%} (≤ {s.max_budget})",
+            f"{s.ms_per_query:.2f}",
+            f"{s.seconds:.0f} s",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if references:
+        for ref in REFERENCES:
+            cells = [f"*quoted:* {ref.label}", ref.runs or "—"]
+            for b in budgets:
+                figure = ref.figures.get(b)
+                cells.append(f"*{figure[0]:.2f} ± {figure[1]:.2f}*" if figure else "—")
+            cells += [ref.median or "—", ref.note or "—", "—", "—"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def console_table(bench: Any, summaries: dict[str, Summary]) -> str:
+    """The measured table and the goals, for the terminal."""
+    lines = _table(bench, summaries, references=False)
+    lines.append("")
+    lines += [f"[{g.status}] {g.text}: {g.detail}" for g in goals(summaries)]
+    return "\n".join(lines)
+
+
+def markdown(bench: Any, summaries: dict[str, Summary], context: Context) -> str:
+    """The whole ``RESULTS.md``: header, table, goals and the plot."""
+    tpe_seeds = len(bench.runs.get(OPTUNA, ()))
+    seeds = max((s.runs for n, s in summaries.items() if n != OPTUNA), default=0)
+    lines = ["# NAS-Bench-201 search efficiency (issue #5)", ""]
+    if seeds < context.full_seeds:
+        lines += [
+            f"> **Development run ({seeds} seeds"
+            + (f", {tpe_seeds} for Optuna's TPE" if tpe_seeds else "")
+            + "): not the benchmark's figures.** The full run is "
+            "`python benchmarks/nb201_search.py` "
+            f"({context.full_seeds} seeds).",
+            "",
+        ]
+    protocol = {
+        "fixed": "one search of B trials per budget B (each algorithm is told its budget, as a "
+        "user with B queries would run it); the median queries to the optimum come from the "
+        "search of the largest budget",
+        "anytime": "one search of the largest budget per run, read at every budget",
+    }[bench.protocol]
+    index, fitness, reported = bench.optimum
+    lines += [
+        "Written by `benchmarks/nb201_search.py`. Every algorithm searches the NAS-Bench-201 "
+        "cell space (15,625 cells) through `sn.search` (inline, in memory). Protocol of the "
+        "NAS-Bench-201 paper: the search's reward is `c10valid_val_12`; the figure at B "
+        "queries is `c10_test_200` of the best of the first B trials by reward (first found "
+        f"on ties), mean ± std over runs. Protocol `{bench.protocol}`: {protocol}. Optuna's "
+        "TPE (each edge `suggest_categorical`) runs in the same benchmark as a reference row.",
+        "",
+        f"- Command: `{context.command}`",
+        f"- Date: {context.date}",
+        f"- Machine: {context.machine}; {context.versions}",
+        f"- Load average: {context.load[0]:.1f} at the start, {context.load[1]:.1f} at the end "
+        "(a shared box: timings are noisy)",
+        f"- Total wall time: {bench.seconds:.0f} s with {bench.jobs} process(es), one torch "
+        "thread each",
+        f"- Optimum: index {index}, {fitness:g} validation (the unique maximum of the reward), "
+        f"{reported:.2f} test (the table's best test accuracy is {bench.best_report:.2f}, "
+        f"held by {bench.best_report_cells} cell(s); only the reward's arg-max counts as found)",
+        "",
+        "## Test accuracy of the pick at each budget (queries)",
+        "",
+        *_table(bench, summaries, references=True),
+        "",
+        "*found*: runs that proposed the optimum within their largest search (≤ that many "
+        'queries); the median is "> N" when fewer than half did. *ms / query* and *run time* '
+        "are summed over the runs (each run on one process), so the elapsed time is about "
+        "run time / processes. *Quoted* rows are copied from issue #5 (measured there on the "
+        "same table; Optuna's row by the issue's author) and from the NAS-Bench-201 paper: "
+        "they were not measured in this run.",
+        "",
+        "## Goals",
+        "",
+        "| goal | status | measured |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {g.text} | **{g.status}** | {g.detail} |" for g in goals(summaries)]
+    lines += [
+        "",
+        'A mean meets a quoted target when it is at least the target. "Beats random search" '
+        "needs a difference of at least two standard errors (Welch's t ≥ 2).",
+        "",
+        "## Test accuracy against queries",
+        "",
+        f"![mean test accuracy of the pick against queries]({context.plot})",
+        "",
+        "Mean over runs with a band of ± one standard error of the mean; the dashed line is "
+        "the optimum. Hollow markers are quoted figures (not measured here), in the colour of "
+        "the measured algorithm they compare with.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(bench: Any, summaries: dict[str, Summary], path: str) -> None:
+    """Writes the PNG: mean test accuracy of the pick against queries (log x)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for name, s in summaries.items():
+        xs = list(s.budgets)
+        ys = [s.mean[b] for b in xs]
+        se = [s.standard_error(b) if s.runs > 1 else 0.0 for b in xs]
+        label = "Optuna TPE (measured)" if name == OPTUNA else name
+        style = "--" if name == OPTUNA else "-"
+        (line,) = ax.plot(xs, ys, style, marker="o", markersize=4, label=label)
+        ax.fill_between(
+            xs,
+            [y - e for y, e in zip(ys, se)],
+            [y + e for y, e in zip(ys, se)],
+            color=line.get_color(),
+            alpha=0.2,
+            linewidth=0,
+        )
+    colors = {name: line.get_color() for name, line in zip(summaries, ax.get_lines())}
+    for ref in REFERENCES:
+        if not ref.figures:
+            continue
+        marker, measured = _REFERENCE_STYLE[ref.label.split(",")[0]]
+        xs = sorted(ref.figures)
+        ax.scatter(
+            xs,
+            [ref.figures[x][0] for x in xs],
+            marker=marker,
+            s=36,
+            facecolors="none",
+            edgecolors=colors.get(measured, "0.4"),
+            linewidths=1.3,
+            label=f"quoted: {ref.label.split(' (')[0]}",
+            zorder=3,
+        )
+    ax.axhline(bench.optimum[2], color="0.3", linestyle=":", linewidth=1)
+    ax.text(
+        bench.budgets[0],
+        bench.optimum[2] + 0.02,
+        f"optimum {bench.optimum[2]:.2f}",
+        fontsize=8,
+        color="0.3",
+    )
+    ax.set_xscale("log")
+    ax.set_xticks(list(bench.budgets))
+    ax.set_xticklabels([str(b) for b in bench.budgets])
+    ax.minorticks_off()
+    ax.set_xlabel("queries (architectures evaluated)")
+    ax.set_ylabel("CIFAR-10 test accuracy of the pick (%)")
+    seeds = max((s.runs for n, s in summaries.items() if n != OPTUNA), default=0)
+    ax.set_title(f"NAS-Bench-201: best-so-far by validation accuracy ({seeds} seeds)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
