@@ -8,16 +8,16 @@ digits (downsampled to 14x14 so that a child trains in seconds on one CPU thread
 selected on the 500 validation digits, and scored once on the 500 held-out test
 digits (never used for selection). TensorBoard logs go to ``<run-dir>/tensorboard``.
 
-Run (under 5 minutes with 2 workers on a 2-core CPU)::
+Run (about a minute with 2 workers on an idle 2-core CPU)::
 
-    python examples/mnist_search.py                 # runs/mnist, 2 workers, 40 trials
-    python examples/mnist_search.py --trials 80     # continues the same run to 80 trials
+    python examples/mnist_search.py                 # runs/mnist, 2 workers, 96 trials
+    python examples/mnist_search.py --trials 160    # continues the same run to 160 trials
 
 Running it again continues the run in ``--run-dir`` (after a crash too); use a new
 ``--run-dir`` for a new search. The same search from the command line::
 
     symbolic-nas search examples.mnist_search:space --evaluator examples.mnist_search:Evaluate \\
-        --algorithm reinforce --num-trials 40 --workers 2 --run-dir runs/mnist-cli
+        --algorithm reinforce --num-trials 96 --workers 2 --run-dir runs/mnist-cli
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class Evaluate:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=40, help="trials in all (default 40)")
+    parser.add_argument("--trials", type=int, default=96, help="trials in all (default 96)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--run-dir", default="runs/mnist", help="run directory (runs/mnist)")
     parser.add_argument("--algorithm", default="reinforce", help="search algorithm (reinforce)")

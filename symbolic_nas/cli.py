@@ -302,7 +302,7 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
     ranked = result.top(top)
     if ranked:
         names = _metric_columns(ranked)
-        header = ["rank", "trial", "reward", *names, "seconds", "tokens"]
+        header = ["rank", "trial", "reward", *names, "trial_seconds", "tokens"]
         rows = [
             [
                 str(rank),
