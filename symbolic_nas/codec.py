@@ -444,6 +444,11 @@ class Codec:
         values = np.asarray(dec.values)
         if dec.scale == "log":
             distance = np.abs(np.log(values) - math.log(max(value, 1e-300)))
+        elif dec.scale == "rlog":  # log-spaced from the top: distances of (low + high - x)
+            mirror = values[0] + values[-1]
+            distance = np.abs(
+                np.log(np.maximum(mirror - values, 1e-300)) - math.log(max(mirror - value, 1e-300))
+            )
         else:
             distance = np.abs(values - value)
         return int(np.argmin(distance))

@@ -128,7 +128,15 @@ def labels_of(values: Sequence[Any]) -> tuple[str, ...]:
 
 def float_bins(low: float, high: float, scale: str | None, bins: int) -> np.ndarray:
     if scale == "log":
-        return np.geomspace(low, high, bins)
-    if scale == "rlog":
-        return (low + high - np.geomspace(low, high, bins))[::-1]
-    return np.linspace(low, high, bins)
+        values = np.geomspace(low, high, bins)
+    elif scale == "rlog":
+        values = (low + high - np.geomspace(low, high, bins))[::-1]
+    else:
+        values = np.linspace(low, high, bins)
+    # Rounding (``low + high - x``) may step just outside the range, which PyGlove
+    # rejects: the ends are the range's own ends, every bin lies within it.
+    values = np.clip(values, low, high)
+    values[0] = low
+    if bins > 1:
+        values[-1] = high
+    return values

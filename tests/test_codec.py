@@ -140,6 +140,30 @@ def test_float_bins_linear_log_and_custom():
     assert codec.to_tokens(off_grid) == [5, 1, 0]  # nearest bin on each scale
 
 
+@pytest.mark.parametrize("scale", [None, "log", "rlog"])
+@pytest.mark.parametrize(("low", "high"), [(0.1, 0.9), (3e-6, 0.7), (0.013, 41.0), (1.0, 1e4)])
+def test_every_float_bin_lies_in_its_range_and_round_trips_through_pyglove(scale, low, high):
+    codec = sn.encode(pg.Dict(x=sn.floatv(low, high, scale=scale, hints={"bins": 7})))
+    values = codec.decisions[0].values
+    assert values[0] == low and values[-1] == high  # exact ends, not rounded ones
+    assert all(low <= v <= high for v in values) and list(values) == sorted(values)
+    for token in range(7):
+        dna = codec.from_tokens([token])  # PyGlove checks the range
+        assert codec.to_tokens(dna) == [token]
+        assert codec.materialize([token]) == {"x": values[token]}
+
+
+def test_nearest_bin_of_an_rlog_float_measures_distance_from_the_top():
+    codec = sn.encode(pg.Dict(x=sn.floatv(0.1, 0.9, scale="rlog", hints={"bins": 3})))
+    _, mid, high = codec.decisions[0].values  # 0.1, 0.7, 0.9: rlog is dense near the top
+    # 0.81 is closer to 0.9 on a linear scale, but its distance from the top (1.0 - 0.81
+    # = 0.19) is nearer 0.3 (= 1.0 - 0.7) than 0.1 (= 1.0 - 0.9) on a log scale.
+    assert mid == pytest.approx(0.7) and abs(0.81 - high) < abs(0.81 - mid)
+    assert codec.to_tokens(pg.DNA(0.81, spec=codec.spec)) == [1]
+    assert codec.to_tokens(pg.DNA(0.84, spec=codec.spec)) == [2]
+    assert codec.to_tokens(pg.DNA(0.2, spec=codec.spec)) == [0]
+
+
 def test_step_api_walks_and_masks():
     codec = sn.encode(issue_space())
     step = codec.next_decision([])
