@@ -188,21 +188,29 @@ class Evaluation:
         started, start = time.time(), time.perf_counter()
         outcome = Outcome(task.trial_id, FAILED, started=started, worker=self.worker)
         out_of_memory = False
+        modules = set(sys.modules) if timeout is not None else set()
+        alarm = _Alarm(timeout)
         try:
-            with _alarm(timeout), _seeded(task.seed):
+            with alarm, _seeded(task.seed):
                 argument = self._argument(task.tokens)
                 value = self.evaluate(argument)
                 del argument
                 outcome.reward, outcome.metrics = normalize_result(value)
                 outcome.status = COMPLETED
         except TrialTimeout:
-            outcome.error = (
-                f"TimeoutError: trial {task.trial_id} ran past its time limit of {timeout:g} s"
-            )
+            pass
         except Exception as e:  # a failing child must never stop the search
             outcome.error = f"{type(e).__qualname__}: {e}"
             outcome.traceback = traceback.format_exc()
             out_of_memory = isinstance(e, torch.cuda.OutOfMemoryError)
+        if alarm.fired:
+            # Even where code caught the interruption and went on, the trial ran past
+            # its limit, and what it was importing then may be left half-initialised.
+            outcome.status, outcome.reward, outcome.metrics = FAILED, None, {}
+            outcome.error = (
+                f"TimeoutError: trial {task.trial_id} ran past its time limit of {timeout:g} s"
+            )
+            _forget_modules_since(modules)
         if out_of_memory and torch.cuda.is_initialized():
             torch.cuda.empty_cache()  # The failed child's tensors are gone with its frames.
         outcome.duration = time.perf_counter() - start
@@ -228,30 +236,50 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def _alarm(seconds: float | None) -> Iterator[None]:
-    if seconds is None:
-        yield
-        return
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "setitimer"
-    ):
-        raise RuntimeError(
-            "an inline per-trial time limit needs the main thread on a POSIX system; "
-            "use executor='process' instead"
-        )
+def _forget_modules_since(before: set[str]) -> None:
+    """Drops the modules first imported by a trial that its time limit interrupted.
 
-    def expire(signum: int, frame: Any) -> None:
+    The limit may strike in the middle of an import (torch imports many modules
+    lazily, on first use); a library that catches the interruption leaves a
+    half-initialised module behind, and every later trial would fail on it.
+    Dropped modules are imported afresh when next needed.
+    """
+    for name in [name for name in sys.modules if name not in before]:
+        del sys.modules[name]
+
+
+class _Alarm:
+    """``SIGALRM`` after ``seconds`` raises :class:`TrialTimeout` in the block; ``fired``
+    tells afterwards whether it did (also when the block caught it)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.fired = False
+        self._previous: Any = None
+
+    def _expire(self, signum: int, frame: Any) -> None:
         del signum, frame
+        self.fired = True
         raise TrialTimeout()
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def __enter__(self) -> _Alarm:
+        if self.seconds is None:
+            return self
+        if threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "setitimer"
+        ):
+            raise RuntimeError(
+                "an inline per-trial time limit needs the main thread on a POSIX system; "
+                "use executor='process' instead"
+            )
+        self._previous = signal.signal(signal.SIGALRM, self._expire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
 
 
 # ---------------------------------------------------------------------- pickling

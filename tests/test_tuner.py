@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 import time
 
 import pyglove as pg
@@ -198,6 +199,49 @@ def test_inline_time_limit_fails_a_slow_trial_and_goes_on():
     assert slow.status == "failed" and slow.error.startswith("TimeoutError: trial 0 ran past")
     assert 0.25 < slow.duration < 5
     assert fast.status == "completed"
+
+
+def test_a_time_limit_inside_an_import_does_not_poison_later_trials(tmp_path, monkeypatch):
+    # A package whose import a library guards with a broad except (as real ones do):
+    # the time limit strikes during the slow first import of its submodule, the
+    # package swallows it and finishes without the submodule.
+    package = tmp_path / "slowpkg_for_timeout"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "try:\n    from . import sub\nexcept BaseException:\n    pass\n"
+    )
+    marker = tmp_path / "imported-once"
+    (package / "sub.py").write_text(
+        "import pathlib, time\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if not marker.exists():\n"
+        "    marker.write_text('')\n"
+        "    time.sleep(3)\n"
+        "VALUE = 1.0\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    @sn.evaluator(input="tokens")
+    def uses_the_package(tokens):
+        import slowpkg_for_timeout
+
+        return slowpkg_for_timeout.sub.VALUE
+
+    try:
+        result = sn.search(
+            {"k": sn.oneof([1, 2, 3])},
+            uses_the_package,
+            algorithm="random",
+            num_trials=3,
+            trial_timeout=0.5,
+            progress=False,
+        )
+    finally:
+        for name in ("slowpkg_for_timeout", "slowpkg_for_timeout.sub"):
+            sys.modules.pop(name, None)
+    first, *later = result.trials
+    assert first.status == "failed" and first.error.startswith("TimeoutError: trial 0 ran past")
+    assert [t.status for t in later] == ["completed", "completed"], [t.error for t in later]
 
 
 def test_a_tokens_evaluator_never_builds_a_model():
