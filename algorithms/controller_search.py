@@ -58,7 +58,7 @@ from typing import Any, ClassVar
 import torch
 
 from symbolic_nas.algorithms.base import Algorithm, Proposal
-from symbolic_nas.algorithms.controller import Controller, Scores
+from symbolic_nas.algorithms.controller import Controller, Scores, one_torch_thread
 from symbolic_nas.algorithms.controller_params import check_bool, check_int, check_number
 
 __all__ = ["REWARD_TRANSFORMS", "ControllerSearch"]
@@ -260,6 +260,10 @@ class ControllerSearch(Algorithm):
         return self._version if self._controller is not None else 0
 
     def _propose(self) -> tuple[list[int], dict[str, Any] | None]:
+        with one_torch_thread():
+            return self._draw()
+
+    def _draw(self) -> tuple[list[int], dict[str, Any] | None]:
         draws = 0
         while True:
             if not self._queue:
@@ -295,6 +299,10 @@ class ControllerSearch(Algorithm):
         return entry[0] / entry[1]
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
+        with one_torch_thread():
+            self._answer(proposal, reward)
+
+    def _answer(self, proposal: Proposal, reward: float) -> None:
         entry = self._memory.setdefault(tuple(proposal.tokens), [0.0, 0])
         entry[0] += reward
         entry[1] += 1

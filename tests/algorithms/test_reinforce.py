@@ -402,6 +402,27 @@ def test_after_a_version_with_memory_hits_the_next_version_samples_64_at_once():
         clone.feedback(b, float(b.tokens.count(2)))
 
 
+@pytest.mark.parametrize("name", ["reinforce", "ppo"])
+def test_controller_work_runs_on_one_torch_thread_and_restores_the_count(name):
+    algo = algorithms.get(name, seed=0, batch_size=2, sample_batch=2)
+    algo.setup(sn.encode(toy_space()))
+    seen = []
+    sample, step = algo.controller.sample, algo._step
+    algo.controller.sample = lambda n, g: seen.append(torch.get_num_threads()) or sample(n, g)
+    algo._step = lambda *a: seen.append(torch.get_num_threads()) or step(*a)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for _ in range(6):
+            p = algo.propose()
+            assert torch.get_num_threads() == 2
+            algo.feedback(p, 1.0)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert algo.version == 3 and len(seen) >= 6 and set(seen) == {1}
+
+
 def test_memory_answers_join_the_buffer_without_counting_as_feedback():
     codec = sn.encode([sn.oneof([0, 1, 2]), sn.oneof([0, 1])])  # 6 architectures
     algo = algorithms.get("reinforce", seed=0, batch_size=100)
