@@ -104,6 +104,9 @@ class Scores:
             zeros unless a target was given.
         skip_rate: Mean skip probability over its skip steps (0 without any).
         step_log_prob: ``[B, T]``: the log-probability of each token (0 past the end).
+        step_max_prob: ``[B, T]``: the highest token probability at each step (no
+            gradient; 0 past the end).
+        step_decisions: ``[B, T]`` numpy ints: the decision of each step (-1 past the end).
     """
 
     log_prob: torch.Tensor
@@ -111,6 +114,8 @@ class Scores:
     skip_kl: torch.Tensor
     skip_rate: torch.Tensor
     step_log_prob: torch.Tensor
+    step_max_prob: torch.Tensor
+    step_decisions: np.ndarray
 
 
 def _constrained(d: Decision) -> bool:
@@ -461,7 +466,12 @@ class Controller(nn.Module):
                     F.logsigmoid(-skip) - math.log(1 - q)
                 )
                 skip_kl = torch.where(on, kl, 0.0).reshape(t_max, b).sum(0)
-        return Scores(log_prob, entropy, skip_kl, skip_rate, step_log_prob.t())
+        top = log_q.detach().max(1).values.exp()
+        step_max_prob = torch.where(valid_t, top, 0.0).reshape(t_max, b).t()
+        step_decisions = np.where(valid, dec, -1).T
+        return Scores(
+            log_prob, entropy, skip_kl, skip_rate, step_log_prob.t(), step_max_prob, step_decisions
+        )
 
     def _trace(self, tokens: Sequence[int]) -> tuple[list[int], list[tuple[int, np.ndarray]]]:
         """Decision of every token, and the masks of its constrained positions."""

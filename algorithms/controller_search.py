@@ -55,6 +55,7 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from symbolic_nas.algorithms.base import Algorithm, Proposal
@@ -234,6 +235,7 @@ class ControllerSearch(Algorithm):
         self._hits_before = 0
         self._dropped = 0
         self._last: dict[str, float] = {}
+        self._scored: Scores | None = None  # the last update's scores
 
     @property
     def effective_learning_rate(self) -> float:
@@ -363,6 +365,7 @@ class ControllerSearch(Algorithm):
             return
         samples = [s for s, _ in kept]
         self._last = self._step(samples, torch.tensor([a for _, a in kept]))
+        self._last.update(self._decision_stats(self._scored))
         self._version += 1
         self._queue.clear()
         self._hits_before, self._hits_now = self._hits_now, 0
@@ -376,7 +379,20 @@ class ControllerSearch(Algorithm):
 
     def _score(self, samples: list[dict[str, Any]]) -> Scores:
         target = self.skip_target if self.skip_weight > 0 else None
-        return self.controller.score([s["tokens"] for s in samples], skip_target=target)
+        scores = self.controller.score([s["tokens"] for s in samples], skip_target=target)
+        self._scored = scores
+        return scores
+
+    def _decision_stats(self, scores: Scores) -> dict[str, float]:
+        """``decision_p_max/<decision>``: the mean highest token probability at each
+        decision the batch visited (1 / vocabulary: undecided; 1: settled)."""
+        probs = scores.step_max_prob.numpy()
+        decisions = scores.step_decisions
+        names = self.codec.decisions
+        return {
+            f"decision_p_max/{names[d].name}": float(probs[decisions == d].mean())
+            for d in np.unique(decisions[decisions >= 0])
+        }
 
     def _optimize(self, loss: torch.Tensor) -> None:
         self._optimizer.zero_grad(set_to_none=True)

@@ -148,6 +148,23 @@ def test_main_run_scalars_and_algorithm_statistics(logged):
     assert [e.step for e in best_texts] == improvements
 
 
+@pytest.mark.parametrize("name", ["reinforce", "ppo", "q_learning"])
+def test_learning_algorithms_log_their_statistics(tmp_path, codec, name):
+    logdir = str(tmp_path / "tensorboard")
+    algorithm = algorithms.get(name, seed=0)
+    fake_search([TensorBoardCallback(logdir)], codec=codec, num_trials=24, algorithm=algorithm)
+    tags = set(_read(logdir).Tags()["scalars"])
+    if name == "q_learning":
+        assert {"algorithm/epsilon", "algorithm/unique_models"} <= tags
+        return
+    assert {"algorithm/entropy", "algorithm/baseline", "algorithm/skip_rate"} <= tags
+    # Per-decision probabilities: every decision the controller visited has a curve.
+    per_decision = {t for t in tags if t.startswith("algorithm/decision_p_max/")}
+    assert {"algorithm/decision_p_max/op", "algorithm/decision_p_max/act"} <= per_decision
+    points = _scalars(_read(logdir), "algorithm/decision_p_max/op")
+    assert points and all(0.5 - 1e-6 <= p <= 1.0 for _, p in points)  # 2 tokens: p_max >= 1/2
+
+
 def test_hparams_experiment_lists_every_decision_with_its_domain(logged, codec):
     logdir, _ = logged
     experiment = _experiment(logdir)

@@ -7,6 +7,7 @@ import io
 import math
 
 import numpy as np
+import pyglove as pg
 import pytest
 import torch
 from controller_helpers import (  # noqa: F401  (one_torch_thread is an autouse fixture)
@@ -421,6 +422,26 @@ def test_controller_work_runs_on_one_torch_thread_and_restores_the_count(name):
     finally:
         torch.set_num_threads(threads)
     assert algo.version == 3 and len(seen) >= 6 and set(seen) == {1}
+
+
+def test_stats_give_each_visited_decisions_highest_token_probability():
+    codec = sn.encode(
+        pg.Dict(a=sn.oneof([1, 2, 3]), b=sn.oneof([pg.Dict(k=sn.oneof([3, 5])), "x"]))
+    )
+    algo = algorithms.get("reinforce", seed=0, batch_size=4)
+    algo.setup(codec)
+    assert not any(k.startswith("decision_p_max/") for k in algo.stats())
+    first = None
+    for _ in range(40):
+        p = algo.propose()
+        algo.feedback(p, float(p.tokens[0]))  # favours a = 3
+        if first is None and algo.version == 1:
+            first = algo.stats()["decision_p_max/a"]
+    stats = algo.stats()
+    probs = {k.split("/", 1)[1]: v for k, v in stats.items() if k.startswith("decision_p_max/")}
+    assert set(probs) <= {d.name for d in codec.decisions} and {"a", "b"} <= set(probs)
+    assert all(1 / 3 - 1e-6 <= v <= 1.0 for v in probs.values())
+    assert first < 0.5 < probs["a"]  # near uniform at first, then settled on one token
 
 
 def test_memory_answers_join_the_buffer_without_counting_as_feedback():
