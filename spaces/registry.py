@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["available", "get", "register"]
+__all__ = ["available", "get", "parameters", "register"]
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 
@@ -27,6 +28,19 @@ def get(name: str, **kwargs: Any) -> Any:
     if name not in _REGISTRY:
         raise ValueError(f"`space` must be one of {available()}, but got {name!r}")
     return _REGISTRY[name](**kwargs)
+
+
+def parameters(name: str) -> list[str]:
+    """The keyword arguments the space registered as ``name`` accepts.
+
+    Example:
+        >>> from symbolic_nas import spaces
+        >>> "in_channels" in spaces.registry.parameters("zoph_le_cnn")
+        True
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"`space` must be one of {available()}, but got {name!r}")
+    return list(inspect.signature(_REGISTRY[name]).parameters)
 
 
 def available() -> list[str]:

@@ -94,6 +94,34 @@ def load_space(reference: str, args: dict[str, Any]) -> Any:
     return value
 
 
+def data_space_args(reference: str, evaluate: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """Arguments of a registered space that fit a :class:`Trainer`'s data.
+
+    ``in_channels``, ``num_classes`` and ``image_size`` (square images), where the
+    space accepts them and they were not given; nothing for other evaluators or
+    ``module:attr`` spaces.
+    """
+    from symbolic_nas import spaces
+    from symbolic_nas.training import Trainer
+
+    if ":" in reference or reference not in spaces.available():
+        return {}
+    if not isinstance(evaluate, Trainer):
+        return {}
+    accepted = spaces.registry.parameters(reference)
+    wanted = [k for k in ("in_channels", "image_size", "num_classes") if k in accepted]
+    wanted = [k for k in wanted if k not in given]
+    if not wanted:
+        return {}
+    shape, num_classes = evaluate.data_shape()
+    values: dict[str, Any] = {"num_classes": num_classes}
+    if len(shape) == 3:
+        values["in_channels"] = shape[0]
+        if shape[1] == shape[2]:
+            values["image_size"] = shape[1]
+    return {k: values[k] for k in wanted if k in values}
+
+
 def load_evaluator(reference: str, args: dict[str, Any]) -> Any:
     """The evaluator named by ``reference`` (a class is instantiated with ``args``)."""
     value = _import_reference(reference, "--evaluator")
@@ -114,8 +142,13 @@ def _run(kwargs: dict[str, Any], cli_config: dict[str, Any], top: int) -> None:
     from symbolic_nas.rundir import ResumeError
     from symbolic_nas.tuner import TooManyFailuresError, search
 
-    space = load_space(cli_config["space"], cli_config["space_args"])
     evaluate = load_evaluator(cli_config["evaluator"], cli_config["evaluator_args"])
+    inferred = data_space_args(cli_config["space"], evaluate, cli_config["space_args"])
+    if inferred:
+        shown = ", ".join(f"{k}={v}" for k, v in inferred.items())
+        click.echo(f"space arguments from the trainer's data: {shown}", err=True)
+        cli_config["space_args"] = {**cli_config["space_args"], **inferred}
+    space = load_space(cli_config["space"], cli_config["space_args"])
     if "seed" in cli_config["algorithm_args"]:
         raise click.BadParameter("give the seed with --seed", param_hint="--algorithm-arg")
     try:
@@ -219,6 +252,13 @@ def search(
         "algorithm": algorithm,
         "algorithm_args": _parse_pairs(algorithm_arg, "--algorithm-arg"),
         "cwd": os.getcwd(),
+        # What `resume` keeps unless told otherwise.
+        "options": {
+            "workers": workers,
+            "executor": executor,
+            "trial_timeout": trial_timeout,
+            "max_consecutive_failures": max_consecutive_failures,
+        },
     }
     kwargs = {
         "num_trials": num_trials,
@@ -239,10 +279,14 @@ def search(
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--num-trials", type=int, default=None, help="New total number of trials.")
+@click.option(
+    "--max-consecutive-failures", type=int, default=None, help="Default: the search's value."
+)
 @_common
 def resume(
     run_dir: str,
     num_trials: int | None,
+    max_consecutive_failures: int | None,
     workers: str | None,
     executor: str | None,
     trial_timeout: float | None,
@@ -250,7 +294,10 @@ def resume(
     progress: bool | None,
     top: int,
 ) -> None:
-    """Continue the run in RUN_DIR (started with `symbolic-nas search`)."""
+    """Continue the run in RUN_DIR (started with `symbolic-nas search`).
+
+    Workers, executor, time limit and failure limit are the search's unless given.
+    """
     from symbolic_nas.rundir import ResumeError, Run
 
     try:
@@ -265,15 +312,23 @@ def resume(
         )
     if cli_config.get("cwd") and cli_config["cwd"] not in sys.path:
         sys.path.insert(0, cli_config["cwd"])
+    saved = cli_config.get("options", {})
+
+    def option(value: Any, name: str, default: Any = None) -> Any:
+        return value if value is not None else saved.get(name, default)
+
     kwargs = {
         "num_trials": num_trials if num_trials is not None else config["num_trials"],
-        "workers": _workers(workers),
-        "executor": executor or "auto",
+        "workers": _workers(option(workers, "workers")),
+        "executor": option(executor, "executor") or "auto",
         "run_dir": run_dir,
         "resume": True,
         "seed": config["seed"],
         "failure_reward": config["failure_reward"],
-        "trial_timeout": trial_timeout,
+        "max_consecutive_failures": option(
+            max_consecutive_failures, "max_consecutive_failures", 10
+        ),
+        "trial_timeout": option(trial_timeout, "trial_timeout"),
         "tensorboard": tensorboard,
         "progress": progress,
     }

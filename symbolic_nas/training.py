@@ -228,6 +228,19 @@ class Trainer:
         self._cache = {}
         self._lock = threading.Lock()
 
+    def data_shape(self) -> tuple[tuple[int, ...], int]:
+        """The shape of one input and the number of classes of the training data.
+
+        Loads the data (once per instance) on the CPU.
+
+        Example:
+            >>> from symbolic_nas import Trainer
+            >>> Trainer().data_shape()
+            ((1, 28, 28), 10)
+        """
+        x, y = self._splits(torch.device("cpu"))[0]
+        return tuple(x.shape[1:]), int(y.max()) + 1
+
     def __repr__(self) -> str:
         return "Trainer(" + ", ".join(f"{n}={getattr(self, '_' + n)!r}" for n in _HPARAMS) + ")"
 

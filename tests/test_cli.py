@@ -51,6 +51,56 @@ def test_search_then_resume_then_report(tmp_path):
     assert len(rewards) == 3 and rewards == sorted(rewards, reverse=True)
 
 
+def test_resume_keeps_the_searchs_execution_options_unless_given(tmp_path, monkeypatch):
+    run_dir = str(tmp_path / "run")
+    options = ["--workers", "1", "--executor", "inline", "--trial-timeout", "30"]
+    first = _invoke(*SEARCH, "--num-trials", "2", "--run-dir", run_dir, *options,
+                    "--max-consecutive-failures", "3")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    seen = []
+    monkeypatch.setattr(cli, "_run", lambda kwargs, config, top: seen.append(kwargs))
+    assert _invoke("resume", run_dir, "--num-trials", "3").exit_code == 0
+    kept = seen.pop()
+    assert (kept["workers"], kept["executor"], kept["trial_timeout"]) == (1, "inline", 30.0)
+    assert kept["max_consecutive_failures"] == 3 and kept["num_trials"] == 3
+    changed = ["--workers", "2", "--executor", "process", "--trial-timeout", "5"]
+    assert _invoke("resume", run_dir, *changed, "--max-consecutive-failures", "7").exit_code == 0
+    given = seen.pop()
+    assert (given["workers"], given["executor"], given["trial_timeout"]) == (2, "process", 5.0)
+    assert given["max_consecutive_failures"] == 7 and given["num_trials"] == 2
+
+
+def test_a_registered_space_fits_the_default_trainers_data(tmp_path):
+    from symbolic_nas import Trainer
+
+    trainer = Trainer()
+    assert cli.data_space_args("zoph_le_cnn", trainer, {}) == {"in_channels": 1, "num_classes": 10}
+    assert cli.data_space_args("metaqnn", trainer, {"num_classes": 3}) == {
+        "in_channels": 1,
+        "image_size": 28,
+    }
+    assert cli.data_space_args("nas_rnn_cell", trainer, {}) == {}  # takes none of them
+    assert cli.data_space_args("tuner_helpers:wide_space", trainer, {}) == {}
+    assert cli.data_space_args("zoph_le_cnn", lambda model: 1.0, {}) == {}
+    # End to end: the NAS-Bench-201 network (3 input channels by default) trains on the
+    # 1-channel digits without any --space-arg for them.
+    result = CliRunner().invoke(
+        cli.cli,
+        ["search", "nasbench201", "--space-arg", "C=4", "--space-arg", "N=1",
+         "--evaluator-arg", "epochs=1", "--evaluator-arg", "max_batches_per_epoch=2",
+         "--num-trials", "2", "--algorithm", "random", "--run-dir", str(tmp_path / "run"),
+         "--no-tensorboard", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "space arguments from the trainer's data: in_channels=1, num_classes=10" in (
+        result.output
+    )
+    assert "2 completed, 0 failed" in result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["metadata"]["cli"]["space_args"] == {"C": 4, "N": 1, "in_channels": 1,
+                                                      "num_classes": 10}  # fmt: skip
+
+
 def test_search_arguments_reach_the_space_evaluator_and_algorithm(tmp_path):
     run_dir = str(tmp_path / "run")
     result = _invoke(
