@@ -37,11 +37,16 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status  # A zombie has exited.
 
 
-def _kill_driver_mid_run(run_dir: pathlib.Path, workers: int, rng: random.Random) -> set[int]:
-    """Starts the driver, lets it finish a few more trials, SIGKILLs it; returns worker pids."""
+def _kill_driver_mid_run(
+    run_dir: pathlib.Path, workers: int, rng: random.Random, *extra: str
+) -> set[int]:
+    """Starts the driver, lets it finish a few more trials, SIGKILLs it; returns worker pids.
+
+    ``extra``: the driver's algorithm name, then ``"tensorboard"`` to log to TensorBoard.
+    """
     before = len(_ends(_records(run_dir)))
     process = subprocess.Popen(
-        [sys.executable, str(HELPERS), str(run_dir), str(NUM_TRIALS), str(workers)],
+        [sys.executable, str(HELPERS), str(run_dir), str(NUM_TRIALS), str(workers), *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -95,3 +100,36 @@ def test_driver_sigkilled_at_random_points_loses_and_repeats_nothing(tmp_path):
     assert [(t.tokens, t.reward) for t in reference.trials] == [
         (by_id[i]["tokens"], by_id[i]["reward"]) for i in range(NUM_TRIALS)
     ]
+
+
+def test_a_sigkilled_reinforce_run_resumes_exactly_with_tensorboard(tmp_path):
+    """Inline, feedback comes in proposal order: the resumed run must be the very run an
+    uninterrupted search makes (the controller restored exactly), logged once per trial."""
+    run_dir = tmp_path / "run"
+    rng = random.Random(7)
+    for _ in range(3):
+        _kill_driver_mid_run(run_dir, 1, rng, "reinforce", "tensorboard")
+        ends = _ends(_records(run_dir))
+        assert len(ends) == len({e["id"] for e in ends}) < NUM_TRIALS
+    h.run_driver(str(run_dir), NUM_TRIALS, 1, "reinforce", True)
+    ends = {e["id"]: e for e in _ends(_records(run_dir))}
+    assert sorted(ends) == list(range(NUM_TRIALS))
+    reference = sn.search(
+        h.wide_space(),
+        h.slow_token_reward,
+        algorithm="reinforce",
+        num_trials=NUM_TRIALS,
+        seed=0,
+        progress=False,
+    )
+    assert [(t.tokens, t.reward) for t in reference.trials] == [
+        (ends[i]["tokens"], ends[i]["reward"]) for i in range(NUM_TRIALS)
+    ]
+    trial_runs = sorted(p.name for p in (run_dir / "tensorboard" / "trials").iterdir())
+    assert trial_runs == [f"{i:05d}" for i in range(NUM_TRIALS)]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    main = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    main.Reload()
+    steps = [e.step for e in main.Scalars("search/reward")]
+    assert len(steps) == len(set(steps))  # no trial logged twice across the sessions

@@ -230,22 +230,30 @@ class InterruptAt(Callback):
             raise KeyboardInterrupt
 
 
-def run_driver(run_dir: str, num_trials: int, workers: int) -> None:
-    """The driver of the driver-SIGKILL test (resumes whatever is in ``run_dir``)."""
+def run_driver(
+    run_dir: str,
+    num_trials: int,
+    workers: int,
+    algorithm: str = "random",
+    tensorboard: bool = False,
+) -> None:
+    """The driver of the driver-SIGKILL tests (resumes whatever is in ``run_dir``)."""
     sn.search(
         wide_space(),
         slow_token_reward,
-        algorithm="random",
+        algorithm=algorithm,
         num_trials=num_trials,
         workers=workers,
         run_dir=run_dir,
         resume=True,
         seed=0,
-        tensorboard=False,
+        tensorboard=tensorboard,
         progress=False,
         checkpoint_interval=0.1,
     )
 
 
 if __name__ == "__main__":
-    run_driver(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    algorithm = sys.argv[4] if len(sys.argv) > 4 else "random"
+    tensorboard = sys.argv[5:6] == ["tensorboard"]
+    run_driver(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), algorithm, tensorboard)
