@@ -313,7 +313,13 @@ class Codec:
         return True
 
     def random_tokens(self, rng: _random.Random | int | None = None) -> list[int]:
-        """A uniformly random valid token sequence (uniform at each step).
+        """A uniformly random valid token sequence, drawn as PyGlove's ``random_dna``.
+
+        Each decision is uniform over its vocabulary, and each ``manyof`` is drawn
+        as a whole: distinct picks are a uniform sample of distinct candidates
+        (sorted when the placeholder sorts them, so every subset is equally
+        likely), other picks independent draws (then sorted when asked), an anchor
+        group a uniform ``k``-subset of its members.
 
         Args:
             rng: A ``random.Random`` (or an int seed, or None for a fresh one).
@@ -324,20 +330,30 @@ class Codec:
         nxt, rule, vocab = self._nxt, self._rule, self._vocab
         d = self.start
         tokens: list[int] = []
-        groups: dict[int, list[int]] | None = None
         randrange = rng.randrange
         while d != end:
             if rule[d] == _FREE:
                 token = randrange(vocab[d])
             else:
-                if groups is None:
-                    groups = {}
-                valid = self._valid(d, groups)
-                token = valid[randrange(len(valid))]
-                groups.setdefault(self.decisions[d].group, []).append(token)
+                dec = self.decisions[d]
+                if dec.group_index == 0:
+                    group = self._random_group(dec, rng)
+                token = group[dec.group_index]
             tokens.append(token)
             d = nxt[d][token]
         return tokens
+
+    @staticmethod
+    def _random_group(dec: Decision, rng: _random.Random) -> list[int]:
+        """The tokens of a whole constrained group, drawn at its first member ``dec``."""
+        if dec.required is not None:  # anchor form: a uniform k-subset of the members
+            chosen = set(rng.sample(range(dec.group_size), dec.required))
+            return [int(j in chosen) for j in range(dec.group_size)]
+        if dec.distinct:
+            picks = rng.sample(range(dec.vocab_size), dec.group_size)
+        else:
+            picks = [rng.randrange(dec.vocab_size) for _ in range(dec.group_size)]
+        return sorted(picks) if dec.sorted else picks
 
     # ------------------------------------------------------------------ values
 
