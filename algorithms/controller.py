@@ -39,10 +39,12 @@ Logit shaping (optional, as in the ENAS reference code): ``logits / temperature`
 then ``tanh_constant * tanh(logits)``; both apply to skip logits too.
 
 Threads. The tensors are tiny; on a busy CPU, torch's intra-op threads make every
-operation wait on the others (measured 10-15x slower with two threads than with
-one on a loaded 2-core machine). Processes that run a controller next to other
-work are best started with ``torch.set_num_threads(1)``; the library never
-changes torch's global settings itself.
+operation wait on the others (measured 10-15x, and up to 300x, slower with two
+threads than with one on a loaded 2-core machine). ``reinforce`` and ``ppo``
+therefore run every controller call inside :func:`one_torch_thread`, which sets
+torch's (process-wide) thread count to one for the call and restores it after;
+nothing else of torch's global settings is changed. Calling :class:`Controller`
+directly runs on whatever thread count the process has.
 """
 
 from __future__ import annotations

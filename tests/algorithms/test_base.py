@@ -192,7 +192,7 @@ def test_load_state_dict_refuses_other_algorithms_and_other_spaces():
 def test_registry_lookup_and_errors(monkeypatch):
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
     assert algorithms.available() == sorted(algorithms.available())
-    assert {"random", "evolution", "q_learning"} <= set(algorithms.available())
+    assert {"random", "evolution", "q_learning", "reinforce", "ppo"} <= set(algorithms.available())
     assert isinstance(algorithms.get("random", seed=2), RandomSearch)
     algo = algorithms.get("evolution", population_size=6, tournament_size=2, seed=1)
     assert (algo.population_size, algo.tournament_size, algo.seed) == (6, 2, 1)
@@ -226,7 +226,7 @@ def test_repr_and_defaults():
 # ---------------------------------------------------------------------- PyGlove adapter
 
 
-@pytest.mark.parametrize("name", ["random", "evolution", "q_learning"])
+@pytest.mark.parametrize("name", ["random", "evolution", "q_learning", "reinforce", "ppo"])
 def test_pg_sample_drives_any_algorithm(name):
     space = pg.Dict(
         block=sn.oneof([pg.Dict(k=sn.oneof([1, 3])), "pool"]),
