@@ -1,8 +1,9 @@
 """Tuner overhead: 1,000 trials of a trivial evaluator, journal and TensorBoard on.
 
 The same algorithm with the same seed runs twice: as a bare loop (propose, evaluate,
-feedback; nothing else) and through ``sn.search`` with a run directory (journal
-fsync'd per event, algorithm checkpoints, TensorBoard logging), inline (one worker).
+feedback; nothing else) and through ``sn.search`` with a run directory (a journal
+record per event, fsync'd at each trial's end and before each checkpoint; algorithm
+checkpoints; TensorBoard logging), inline (one worker).
 The difference is the tuner's overhead. Goal: 1,000 trials in <= 20 s.
 
 Run: python benchmarks/tuner_overhead.py [--trials 1000] [--algorithms random reinforce]

@@ -521,7 +521,11 @@ class _Search:
                 f"{self.consecutive_failures} trials failed in a row "
                 f"(max_consecutive_failures={limit}); the run stopped. Last errors:\n  "
                 + "\n  ".join(self.recent_errors)
-                + "\nFix the cause and continue with resume=True (finished trials are kept)."
+                + (
+                    "\nFix the cause and continue with resume=True (finished trials are kept)."
+                    if self.options.run_dir is not None
+                    else "\nFix the cause and search again (give run_dir to be able to resume)."
+                )
             )
 
     def _checkpoint(self, *, force: bool = False) -> None:

@@ -142,7 +142,7 @@ def test_failed_trials_give_the_algorithm_the_documented_feedback(failure_reward
     assert all(t.reward is None for t in result.failed)
 
 
-def test_too_many_consecutive_failures_stop_with_a_clear_error():
+def test_too_many_consecutive_failures_stop_with_a_clear_error(tmp_path):
     def always_fails(arch):
         raise RuntimeError(f"broken child {arch['width']}")
 
@@ -151,7 +151,15 @@ def test_too_many_consecutive_failures_stop_with_a_clear_error():
     message = str(info.value)
     assert "4 trials failed in a row (max_consecutive_failures=4)" in message
     assert message.count("RuntimeError: broken child") == 3  # The last three errors.
-    assert "resume=True" in message
+    assert "resume=True" not in message and "give run_dir to be able to resume" in message
+    with pytest.raises(TooManyFailuresError, match=r"continue with resume=True"):
+        _search(
+            evaluate=always_fails,
+            num_trials=20,
+            max_consecutive_failures=4,
+            run_dir=str(tmp_path / "run"),
+            tensorboard=False,
+        )
 
 
 def test_a_success_resets_the_consecutive_failure_count():
