@@ -81,6 +81,12 @@ class Outcome:
     worker: str | None = None
 
 
+#: An inline time limit that strikes during an import retries this often (seconds) ...
+_IMPORT_RETRY = 0.05
+#: ... for at most this long, then interrupts the import all the same.
+_IMPORT_GRACE = 60.0
+
+
 class TrialTimeout(BaseException):  # Like KeyboardInterrupt.
     """Raised inside an inline evaluation when it runs past its time limit.
 
@@ -188,7 +194,6 @@ class Evaluation:
         started, start = time.time(), time.perf_counter()
         outcome = Outcome(task.trial_id, FAILED, started=started, worker=self.worker)
         out_of_memory = False
-        modules = set(sys.modules) if timeout is not None else set()
         alarm = _Alarm(timeout)
         try:
             with alarm, _seeded(task.seed):
@@ -203,14 +208,11 @@ class Evaluation:
             outcome.error = f"{type(e).__qualname__}: {e}"
             outcome.traceback = traceback.format_exc()
             out_of_memory = isinstance(e, torch.cuda.OutOfMemoryError)
-        if alarm.fired:
-            # Even where code caught the interruption and went on, the trial ran past
-            # its limit, and what it was importing then may be left half-initialised.
+        if alarm.fired:  # Also when code caught the interruption and went on.
             outcome.status, outcome.reward, outcome.metrics = FAILED, None, {}
             outcome.error = (
                 f"TimeoutError: trial {task.trial_id} ran past its time limit of {timeout:g} s"
             )
-            _forget_modules_since(modules)
         if out_of_memory and torch.cuda.is_initialized():
             torch.cuda.empty_cache()  # The failed child's tensors are gone with its frames.
         outcome.duration = time.perf_counter() - start
@@ -225,6 +227,15 @@ class Evaluation:
         return self.codec.materialize(tokens)
 
 
+def _importing(frame: Any) -> bool:
+    """Whether an import is running in ``frame`` or one of its callers."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextlib.contextmanager
 def _seeded(seed: int | None) -> Iterator[None]:
     """Seeds torch's CPU generator for the block and restores its state afterwards."""
@@ -236,30 +247,30 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
-def _forget_modules_since(before: set[str]) -> None:
-    """Drops the modules first imported by a trial that its time limit interrupted.
-
-    The limit may strike in the middle of an import (torch imports many modules
-    lazily, on first use); a library that catches the interruption leaves a
-    half-initialised module behind, and every later trial would fail on it.
-    Dropped modules are imported afresh when next needed.
-    """
-    for name in [name for name in sys.modules if name not in before]:
-        del sys.modules[name]
-
-
 class _Alarm:
     """``SIGALRM`` after ``seconds`` raises :class:`TrialTimeout` in the block; ``fired``
-    tells afterwards whether it did (also when the block caught it)."""
+    tells afterwards whether the limit passed (also when the block caught the
+    exception, or ended before it could be raised).
+
+    It never interrupts an import: torch imports many modules lazily, on first use,
+    and a library that catches the interruption would keep a half-initialised
+    module that fails every later trial. While an import is on the stack, raising is
+    put off by :data:`_IMPORT_RETRY` seconds, up to :data:`_IMPORT_GRACE` in all.
+    """
 
     def __init__(self, seconds: float | None):
         self.seconds = seconds
         self.fired = False
         self._previous: Any = None
+        self._deferred = 0.0
 
     def _expire(self, signum: int, frame: Any) -> None:
-        del signum, frame
+        del signum
         self.fired = True
+        if self._deferred < _IMPORT_GRACE and _importing(frame):
+            self._deferred += _IMPORT_RETRY
+            signal.setitimer(signal.ITIMER_REAL, _IMPORT_RETRY)
+            return
         raise TrialTimeout()
 
     def __enter__(self) -> _Alarm:
