@@ -62,6 +62,21 @@ def _kill_driver_mid_run(
     return {int(m) for r in session_starts for m in re.findall(r"pid (\d+)", r["worker"])}
 
 
+def _assert_same_as_uninterrupted(ends: dict[int, dict], algorithm: str, evaluate) -> None:
+    """The finished trials (by id) are those of one uninterrupted inline search."""
+    reference = sn.search(
+        h.wide_space(),
+        evaluate,
+        algorithm=algorithm,
+        num_trials=NUM_TRIALS,
+        seed=0,
+        progress=False,
+    )
+    assert [(t.tokens, t.reward) for t in reference.trials] == [
+        (ends[i]["tokens"], ends[i]["reward"]) for i in range(NUM_TRIALS)
+    ]
+
+
 def test_driver_sigkilled_at_random_points_loses_and_repeats_nothing(tmp_path):
     run_dir = tmp_path / "run"
     rng = random.Random(20261122)
@@ -88,18 +103,7 @@ def test_driver_sigkilled_at_random_points_loses_and_repeats_nothing(tmp_path):
     rerun = [e for e in ends if e["attempts"] > 1]
     assert rerun, "no kill landed mid-trial"
 
-    reference = sn.search(
-        h.wide_space(),
-        h.token_reward,
-        algorithm="random",
-        num_trials=NUM_TRIALS,
-        seed=0,
-        progress=False,
-    )
-    by_id = {e["id"]: e for e in ends}
-    assert [(t.tokens, t.reward) for t in reference.trials] == [
-        (by_id[i]["tokens"], by_id[i]["reward"]) for i in range(NUM_TRIALS)
-    ]
+    _assert_same_as_uninterrupted({e["id"]: e for e in ends}, "random", h.token_reward)
 
 
 def test_a_sigkilled_reinforce_run_resumes_exactly_with_tensorboard(tmp_path):
@@ -114,17 +118,7 @@ def test_a_sigkilled_reinforce_run_resumes_exactly_with_tensorboard(tmp_path):
     h.run_driver(str(run_dir), NUM_TRIALS, 1, "reinforce", True)
     ends = {e["id"]: e for e in _ends(_records(run_dir))}
     assert sorted(ends) == list(range(NUM_TRIALS))
-    reference = sn.search(
-        h.wide_space(),
-        h.slow_token_reward,
-        algorithm="reinforce",
-        num_trials=NUM_TRIALS,
-        seed=0,
-        progress=False,
-    )
-    assert [(t.tokens, t.reward) for t in reference.trials] == [
-        (ends[i]["tokens"], ends[i]["reward"]) for i in range(NUM_TRIALS)
-    ]
+    _assert_same_as_uninterrupted(ends, "reinforce", h.slow_token_reward)
     trial_runs = sorted(p.name for p in (run_dir / "tensorboard" / "trials").iterdir())
     assert trial_runs == [f"{i:05d}" for i in range(NUM_TRIALS)]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
