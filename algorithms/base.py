@@ -1,7 +1,7 @@
 """The search-algorithm interface: propose token sequences, learn from rewards.
 
 An algorithm never sees a model, an exception, a worker or a file: it proposes
-token sequences for a :class:`~symbolic_nas.codec.Codec` and receives rewards.
+token sequences for a :class:`~symbolic_nas.space.codec.Codec` and receives rewards.
 Subclasses implement three hooks (``_setup``, ``_propose``, ``_feedback``) and,
 when they hold state, ``_state_dict``/``_load_state_dict``; the base class owns
 proposal ids, outstanding proposals, the failure policy and the registry.
@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import pyglove as pg
 
-from symbolic_nas.codec import Codec
+from symbolic_nas.space.codec import Codec
 
 __all__ = ["Algorithm", "Proposal", "available", "get", "register"]
 

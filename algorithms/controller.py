@@ -1,7 +1,7 @@
 """The LSTM controller of Zoph & Le (2017), batched over architectures.
 
 The policy network shared by ``reinforce`` and ``ppo``: a stacked LSTM that emits
-one token per decision of a :class:`~symbolic_nas.codec.Codec`, feeding the
+one token per decision of a :class:`~symbolic_nas.space.codec.Codec`, feeding the
 sampled token's embedding back as the next input (B. Zoph and Q. V. Le, "Neural
 Architecture Search with Reinforcement Learning", ICLR 2017).
 
@@ -17,7 +17,7 @@ network, so both paths work on many architectures per call:
   differentiable path the updates use.
 
 Heads. Each decision has its own softmax head and input embedding, except that
-decisions with the same :attr:`~symbolic_nas.codec.Decision.share_key` and
+decisions with the same :attr:`~symbolic_nas.space.codec.Decision.share_key` and
 vocabulary size share both, as the paper shares per-layer heads.
 
 Skip connections (subset decisions with an ``anchor`` key, the encoder's anchor
@@ -60,7 +60,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from symbolic_nas.algorithms.controller_params import check_int, check_number
-from symbolic_nas.codec import CATEGORICAL, SUBSET, Codec, Decision
+from symbolic_nas.space.codec import CATEGORICAL, SUBSET, Codec, Decision
 
 __all__ = ["Controller", "Scores", "one_torch_thread"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from symbolic_nas.codec import Codec
+from symbolic_nas.space.codec import Codec
 
 __all__ = ["mutate"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pyglove as pg
 
-from symbolic_nas.codec import Codec
+from symbolic_nas.space.codec import Codec
 
 __all__ = ["DNAGeneratorAdapter"]
 

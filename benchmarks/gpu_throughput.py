@@ -30,8 +30,8 @@ sys.path.append(str(pathlib.Path(__file__).resolve().parents[1]))  # For `exampl
 
 import symbolic_nas as sn
 from examples import mnist_search
-from symbolic_nas.data import load_mnist5k
-from symbolic_nas.tuner import trial_seed
+from symbolic_nas.training.data import load_mnist5k
+from symbolic_nas.tuner.loop import trial_seed
 
 BATCH = 256
 

@@ -64,7 +64,7 @@ import torch
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
-from symbolic_nas.benchmarks import NasBench201
+from symbolic_nas.nasbench import NasBench201
 
 __all__ = [
     "OPTUNA",

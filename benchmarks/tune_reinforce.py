@@ -30,7 +30,7 @@ import torch
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
-from symbolic_nas.benchmarks.nb201_table import NasBench201Table
+from symbolic_nas.nasbench.table import NasBench201Table
 
 _TABLE: NasBench201Table | None = None
 _CODEC: sn.Codec | None = None

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import symbolic_nas as sn
-from symbolic_nas.data import load_mnist5k
 from symbolic_nas.training import Trainer
+from symbolic_nas.training.data import load_mnist5k
 
 
 class DigitNet(nn.Module):

@@ -13,7 +13,7 @@ import argparse
 import statistics
 
 import symbolic_nas as sn
-from symbolic_nas.benchmarks import NasBench201
+from symbolic_nas.nasbench import NasBench201
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
-import symbolic_nas as sn
+from symbolic_nas import space as sn
 
 from ._validation import check_choices, check_int
 from .examples import Example, register_example

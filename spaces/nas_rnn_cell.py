@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-import symbolic_nas as sn
+from symbolic_nas import space as sn
 
 from ._validation import check_int
 from .examples import Example, register_example

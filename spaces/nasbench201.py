@@ -4,14 +4,14 @@ Xuanyi Dong and Yi Yang, "NAS-Bench-201: Extending the Scope of Reproducible
 Neural Architecture Search", ICLR 2020.
 
 A cell has 4 nodes and 6 edges ``(to, from)`` in the order of
-:attr:`NasBench201Table.EDGES <symbolic_nas.benchmarks.NasBench201Table.EDGES>`;
-each edge carries one of the 5 operations of ``NasBench201Table.OPS`` (``none``,
+``EDGES`` (:mod:`symbolic_nas.spaces.nasbench201_cell`);
+each edge carries one of the 5 operations of ``OPS`` (``none``,
 ``skip_connect``, ``nor_conv_1x1``, ``nor_conv_3x3``, ``avg_pool_3x3``), and node
 ``j`` is the sum of its incoming edges. The space has one decision per edge, in
 that order, with the operations in that order, so **a token sequence is the six
 op codes of the benchmark table**: :func:`tokens_to_arch_str` and
 :func:`arch_str_to_tokens` map it one-to-one to the official arch string, and
-``NasBench201Table.row_of_codes(tokens)`` finds its row and official index.
+``symbolic_nas.nasbench.NasBench201Table.row_of_codes(tokens)`` finds its row and official index.
 
 The network is the benchmark's: a stem (3x3 convolution to ``C`` channels +
 batch norm), three stages of ``N`` cells with ``C``, ``2C`` and ``4C`` channels,
@@ -31,9 +31,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-import symbolic_nas as sn
-from symbolic_nas.benchmarks.nb201_table import NasBench201Table
+from symbolic_nas import space as sn
 
+from . import nasbench201_cell as cell
 from ._validation import check_int
 from .examples import Example, register_example
 from .registry import register
@@ -51,8 +51,8 @@ __all__ = [
     "tokens_to_arch_str",
 ]
 
-OPS = NasBench201Table.OPS
-EDGES = NasBench201Table.EDGES
+OPS = cell.OPS
+EDGES = cell.EDGES
 
 
 def tokens_to_arch_str(tokens: Sequence[int]) -> str:
@@ -65,7 +65,7 @@ def tokens_to_arch_str(tokens: Sequence[int]) -> str:
         >>> tokens_to_arch_str([3, 3, 3, 1, 3, 2])
         '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
     """
-    return NasBench201Table.codes_to_arch_str(tokens)
+    return cell.codes_to_arch_str(tokens)
 
 
 def arch_str_to_tokens(arch_str: str) -> list[int]:
@@ -79,7 +79,7 @@ def arch_str_to_tokens(arch_str: str) -> list[int]:
         ...     "|none~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|none~2|")
         [0, 1, 2, 3, 4, 0]
     """
-    return list(NasBench201Table.arch_str_to_codes(arch_str))
+    return list(cell.arch_str_to_codes(arch_str))
 
 
 class ReLUConvBN(nn.Module):
@@ -164,7 +164,7 @@ class Cell(nn.Module):
         self.edges = nn.ModuleList(make_op(op, channels) for op in ops)
 
     def extra_repr(self) -> str:
-        return NasBench201Table.ops_to_arch_str(self.ops)
+        return cell.ops_to_arch_str(self.ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -249,7 +249,7 @@ class NasBench201Net(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
 
     def extra_repr(self) -> str:
-        return f"arch={NasBench201Table.ops_to_arch_str(self.ops)!r}"
+        return f"arch={cell.ops_to_arch_str(self.ops)!r}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.lastact(self.cells(self.stem(x)))

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import symbolic_nas as sn
+from symbolic_nas import space as sn
 
 from ._validation import check_choices, check_int
 from .examples import Example, register_example

@@ -5,6 +5,10 @@ decisions are open (or annotate an existing model), encode the space into
 token sequences, let a search algorithm propose tokens, and materialise each
 proposal into a fresh, plain PyTorch module.
 
+The package is layered; imports flow one way (a test keeps it so):
+:mod:`~symbolic_nas.space` ← :mod:`symbolic_nas.algorithms` ← :mod:`~symbolic_nas.storage`
+← :mod:`~symbolic_nas.tuner` ← :mod:`~symbolic_nas.review` ← :mod:`~symbolic_nas.cli`.
+
 Example:
     >>> import random, torch.nn as nn, symbolic_nas as sn
     >>> @sn.symbolize
@@ -19,15 +23,28 @@ Example:
     True
 """
 
-from symbolic_nas.annotate import Annotated, annotate, keep
-from symbolic_nas.codec import Codec, Decision, Step, encode
-from symbolic_nas.evaluators import evaluator
-from symbolic_nas.materialize import materialize
-from symbolic_nas.placeholders import floatv, intv, manyof, oneof, permutate, subset
-from symbolic_nas.symbolic import Call, symbolize
+from symbolic_nas.api import search
+from symbolic_nas.space import (
+    Annotated,
+    Call,
+    Codec,
+    Decision,
+    Step,
+    annotate,
+    encode,
+    floatv,
+    intv,
+    keep,
+    manyof,
+    materialize,
+    oneof,
+    permutate,
+    subset,
+    symbolize,
+)
+from symbolic_nas.storage import SearchResult, Trial
 from symbolic_nas.training import Trainer
-from symbolic_nas.trial import SearchResult, Trial
-from symbolic_nas.tuner import search
+from symbolic_nas.tuner import evaluator
 
 __version__ = "0.1.0"
 

@@ -139,8 +139,9 @@ def load_evaluator(reference: str, args: dict[str, Any]) -> Any:
 
 def _run(kwargs: dict[str, Any], cli_config: dict[str, Any], top: int) -> None:
     from symbolic_nas import algorithms
-    from symbolic_nas.rundir import ResumeError
-    from symbolic_nas.tuner import TooManyFailuresError, search
+    from symbolic_nas.api import search
+    from symbolic_nas.storage.rundir import ResumeError
+    from symbolic_nas.tuner.loop import TooManyFailuresError
 
     evaluate = load_evaluator(cli_config["evaluator"], cli_config["evaluator_args"])
     inferred = data_space_args(cli_config["space"], evaluate, cli_config["space_args"])
@@ -298,7 +299,7 @@ def resume(
 
     Workers, executor, time limit and failure limit are the search's unless given.
     """
-    from symbolic_nas.rundir import ResumeError, Run
+    from symbolic_nas.storage.rundir import ResumeError, Run
 
     try:
         config = Run(run_dir).read_config()
@@ -340,8 +341,8 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
 
     Reads only the config and the journal (the space need not be importable).
     """
-    from symbolic_nas.rundir import Run, read_history
-    from symbolic_nas.trial import SearchResult
+    from symbolic_nas.storage.rundir import Run, read_history
+    from symbolic_nas.storage.trial import SearchResult
 
     run = Run(run_dir)
     config = run.read_config()
@@ -409,7 +410,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 @click.option("--top", type=int, default=10, show_default=True, help="Rows of the table.")
 def report(run_dir: str, top: int) -> None:
     """Print the top trials and the failures of RUN_DIR."""
-    from symbolic_nas.rundir import ResumeError
+    from symbolic_nas.storage.rundir import ResumeError
 
     try:
         click.echo(format_report(run_dir, top=top))
@@ -422,7 +423,7 @@ def report(run_dir: str, top: int) -> None:
 @click.option("--port", type=int, default=6006, show_default=True)
 def tensorboard(run_dir: str, port: int) -> None:
     """Serve RUN_DIR/tensorboard with TensorBoard on 127.0.0.1."""
-    from symbolic_nas.rundir import TENSORBOARD
+    from symbolic_nas.storage.rundir import TENSORBOARD
 
     logdir = os.path.join(run_dir, TENSORBOARD)
     if not os.path.isdir(logdir):

@@ -10,9 +10,9 @@ from typing import Any
 import symbolic_nas as sn
 from symbolic_nas import algorithms
 from symbolic_nas.algorithms.random_search import RandomSearch
-from symbolic_nas.callbacks import Callback, SearchContext
-from symbolic_nas.codec import Codec
-from symbolic_nas.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.space.codec import Codec
+from symbolic_nas.storage.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.tuner.callbacks import Callback, SearchContext
 
 
 def conditional_space() -> dict[str, Any]:

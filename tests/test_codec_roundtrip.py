@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from test_codec import all_sequences
 
 import symbolic_nas as sn
-from symbolic_nas.placeholders import Subset
+from symbolic_nas.space.placeholders import Subset
 
 MAX_SIZE = 48
 

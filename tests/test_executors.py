@@ -9,8 +9,8 @@ import tuner_helpers as h
 from torch import nn
 
 import symbolic_nas as sn
-from symbolic_nas.executors import ProcessExecutor, WorkerError
-from symbolic_nas.storage import JournalStorage
+from symbolic_nas.storage.journal import JournalStorage
+from symbolic_nas.tuner.executors.local import ProcessExecutor, WorkerError
 
 SCRIPT = ("ok", "raise", "nan", "oom", "crash", "sleep", "ok", "ok", "ok", "ok")
 
@@ -127,7 +127,7 @@ def test_process_executor_validates_its_arguments():
 def test_symbolized_factories_of_published_classes_travel_to_workers():
     import cloudpickle
 
-    from symbolic_nas.evaluation import dumps
+    from symbolic_nas.tuner.evaluation import dumps
 
     linear = sn.symbolize(nn.Linear)
     space = {"fc": linear(4, sn.oneof([2, 3])), "act": sn.oneof(["relu", "gelu"])}

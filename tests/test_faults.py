@@ -14,7 +14,7 @@ import time
 import tuner_helpers as h
 
 import symbolic_nas as sn
-from symbolic_nas.storage import JournalStorage
+from symbolic_nas.storage.journal import JournalStorage
 
 HELPERS = pathlib.Path(h.__file__)
 NUM_TRIALS = 60

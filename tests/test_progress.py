@@ -1,4 +1,4 @@
-"""Tests for symbolic_nas.progress: counts, postfix, resume, TTY-dependent default."""
+"""Tests for symbolic_nas.review.progress: counts, postfix, resume, TTY-dependent default."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from tensorboard_search_helpers import conditional_space, fake_search
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
-from symbolic_nas.callbacks import SearchContext
-from symbolic_nas.progress import ProgressCallback
-from symbolic_nas.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.review.progress import ProgressCallback
+from symbolic_nas.storage.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.tuner.callbacks import SearchContext
 
 
 class _Terminal(io.StringIO):

@@ -10,8 +10,15 @@ import torch
 import tuner_helpers as h
 
 import symbolic_nas as sn
-from symbolic_nas.rundir import CHECKPOINT, CONFIG, JOURNAL, ResumeError, Run, space_fingerprint
-from symbolic_nas.storage import JournalStorage
+from symbolic_nas.storage.journal import JournalStorage
+from symbolic_nas.storage.rundir import (
+    CHECKPOINT,
+    CONFIG,
+    JOURNAL,
+    ResumeError,
+    Run,
+    space_fingerprint,
+)
 
 
 def _search(run_dir, **kwargs):
@@ -124,7 +131,7 @@ def test_a_stale_checkpoint_is_caught_up_by_replaying_the_journal(tmp_path):
     run_dir = tmp_path / "run"
     saved = tmp_path / "early.pt"
 
-    class CopyCheckpoint(sn.callbacks.Callback):
+    class CopyCheckpoint(sn.tuner.Callback):
         def on_trial_end(self, trial, context):
             if trial.id == 2:
                 shutil.copy(run_dir / CHECKPOINT, saved)
@@ -170,7 +177,7 @@ def test_a_torn_last_journal_line_is_tolerated(tmp_path):
 
 
 def test_a_trial_that_was_running_is_run_again_once(tmp_path):
-    class InterruptOnStart(sn.callbacks.Callback):
+    class InterruptOnStart(sn.tuner.Callback):
         def on_trial_start(self, trial, context):
             if trial.id == 2:
                 raise KeyboardInterrupt  # As if the driver died while trial 2 ran.

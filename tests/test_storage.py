@@ -1,4 +1,4 @@
-"""Tests for symbolic_nas.storage: encoding, torn-tail tolerance, SIGKILL, threads."""
+"""Tests for symbolic_nas.storage.journal: encoding, torn-tail tolerance, SIGKILL, threads."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from symbolic_nas import storage as storage_module
-from symbolic_nas.storage import InMemoryStorage, JournalStorage, Storage
+from symbolic_nas.storage import journal as storage_module
+from symbolic_nas.storage.journal import InMemoryStorage, JournalStorage, Storage
 
 RECORD = {
     "trial": 3,

@@ -1,4 +1,4 @@
-"""Tests for symbolic_nas.tensorboard and tensorboard_events: the event files read back
+"""Tests for symbolic_nas.review.tensorboard and tensorboard_events: the event files read back
 with TensorBoard's own reader (EventAccumulator) and hparams plugin parsers."""
 
 from __future__ import annotations
@@ -18,22 +18,22 @@ from tensorboard_search_helpers import StatsRandomSearch, conditional_space, fak
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
-from symbolic_nas.callbacks import SearchContext
-from symbolic_nas.tensorboard import (
-    INACTIVE,
-    INACTIVE_FALLBACK,
-    TensorBoardCallback,
-    trial_markdown,
-    trial_run,
-)
-from symbolic_nas.tensorboard_events import (
+from symbolic_nas.review.events import (
     EventFile,
     SessionStartEncoder,
     masked_crc32c,
     scalar_values,
     session_start_value,
 )
-from symbolic_nas.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.review.tensorboard import (
+    INACTIVE,
+    INACTIVE_FALLBACK,
+    TensorBoardCallback,
+    trial_markdown,
+    trial_run,
+)
+from symbolic_nas.storage.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.tuner.callbacks import SearchContext
 
 KEEP_ALL = {"scalars": 0, "tensors": 0}
 

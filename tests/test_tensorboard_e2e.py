@@ -21,8 +21,8 @@ import pytest
 from tensorboard_search_helpers import StatsRandomSearch, conditional_space, fake_search
 
 import symbolic_nas as sn
-from symbolic_nas.tensorboard import INACTIVE, TensorBoardCallback, trial_run
-from symbolic_nas.trial import COMPLETED
+from symbolic_nas.review.tensorboard import INACTIVE, TensorBoardCallback, trial_run
+from symbolic_nas.storage.trial import COMPLETED
 
 NUM_TRIALS = 10
 STATUSES = ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"]

@@ -12,8 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from symbolic_nas.data import load_mnist5k
-from symbolic_nas.training import NonFiniteLossError, Trainer, final_accuracy, zoph_le_reward
+from symbolic_nas.training import (
+    NonFiniteLossError,
+    Trainer,
+    final_accuracy,
+    zoph_le_reward,
+)
+from symbolic_nas.training.data import load_mnist5k
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from torch import nn
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
-from symbolic_nas.tuner import TooManyFailuresError, trial_seed
+from symbolic_nas.tuner.loop import TooManyFailuresError, trial_seed
 
 
 def _search(space=None, evaluate=h.small_reward, **kwargs):
@@ -314,7 +314,7 @@ def test_callbacks_see_every_event_in_order():
 
 
 def test_a_raising_callback_is_reported_and_disabled():
-    class Broken(sn.callbacks.Callback):
+    class Broken(sn.tuner.Callback):
         calls = 0
 
         def on_trial_end(self, trial, context):

@@ -20,11 +20,11 @@ from torch import nn
 import symbolic_nas as sn
 from symbolic_nas.algorithms.base import Algorithm
 from symbolic_nas.algorithms.random_search import RandomSearch
-from symbolic_nas.callbacks import Callback, SearchContext
-from symbolic_nas.evaluation import Outcome
-from symbolic_nas.executors import InlineExecutor
+from symbolic_nas.storage.trial import SearchResult, Trial
 from symbolic_nas.training import Trainer
-from symbolic_nas.trial import SearchResult, Trial
+from symbolic_nas.tuner.callbacks import Callback, SearchContext
+from symbolic_nas.tuner.evaluation import Outcome
+from symbolic_nas.tuner.executors.local import InlineExecutor
 
 
 def small_space() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from symbolic_nas.codec import Codec, Walker, encode
+from symbolic_nas.space.codec import Codec, Walker, encode
 
 __all__ = [
     "check_registered_space",

@@ -10,9 +10,9 @@ import pytest
 
 import symbolic_nas as sn
 from symbolic_nas.algorithms import Proposal
-from symbolic_nas.benchmarks import NasBench201, NasBench201Table
-from symbolic_nas.evaluators import input_of
-from symbolic_nas.trial import Trial
+from symbolic_nas.nasbench import NasBench201, NasBench201Table
+from symbolic_nas.storage.trial import Trial
+from symbolic_nas.tuner.evaluators import input_of
 
 BEST = [3, 3, 3, 1, 3, 2]  # index 6111
 
@@ -85,7 +85,7 @@ def test_unknown_columns_are_rejected_with_the_list(kwargs: dict) -> None:
 
 
 def test_custom_table_file(tmp_path) -> None:
-    resource = importlib.resources.files("symbolic_nas.benchmarks").joinpath(
+    resource = importlib.resources.files("symbolic_nas.nasbench").joinpath(
         "data", "nb201_cifar10.csv.gz"
     )
     lines = gzip.decompress(resource.read_bytes()).decode().splitlines()

@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-from symbolic_nas.benchmarks import NasBench201
+from symbolic_nas.nasbench import NasBench201
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 # Index 13714: the unique arg-max of c10valid_val_12 (84.892); its c10_test_200, 94.3733,

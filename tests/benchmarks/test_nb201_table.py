@@ -10,7 +10,7 @@ import timeit
 import numpy as np
 import pytest
 
-from symbolic_nas.benchmarks import NasBench201Table
+from symbolic_nas.nasbench import NasBench201Table
 
 BEST_ARCH = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"

@@ -11,7 +11,7 @@ from torch import nn
 
 import symbolic_nas as sn
 from symbolic_nas import spaces
-from symbolic_nas.benchmarks import NasBench201Table
+from symbolic_nas.nasbench import NasBench201Table
 from symbolic_nas.spaces.nasbench201 import (
     EDGES,
     OPS,

@@ -1,5 +1,0 @@
-"""Data shipped with symbolic_nas (see ``README.md`` in this folder for sources)."""
-
-from symbolic_nas.data.mnist import MnistSplits, load_mnist5k
-
-__all__ = ["MnistSplits", "load_mnist5k"]

@@ -1,0 +1,522 @@
+"""The DNA encoder: any search space as token sequences.
+
+:func:`encode` compiles a space once: its PyGlove ``DNASpec`` becomes a list of
+:class:`Decision` objects and flat tables (numpy arrays, mirrored as Python
+lists for the per-token loops), so that walking, validating, sampling and
+materialising token sequences never touches a PyGlove object. A ``pg.DNA`` is
+built only when someone asks for one (:meth:`Codec.from_tokens`).
+
+Token order is the order ``pg.DNA.from_fn`` visits decisions (a ``manyof``
+pick, then that pick's subtree, then the next pick), so sequences have
+variable length in conditional spaces.
+"""
+
+from __future__ import annotations
+
+import math
+import random as _random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyglove as pg
+
+from symbolic_nas.space.compiler import SPEC_ONLY, Compiler, link_space, to_space
+from symbolic_nas.space.decisions import (
+    CATEGORICAL,
+    DEFAULT_FLOAT_BINS,
+    FLOAT,
+    SUBSET,
+    Decision,
+    Step,
+)
+
+__all__ = [
+    "CATEGORICAL",
+    "DEFAULT_FLOAT_BINS",
+    "FLOAT",
+    "SUBSET",
+    "Codec",
+    "Decision",
+    "Step",
+    "Walker",
+    "encode",
+    "to_space",
+]
+
+# Mask rules of a decision (how earlier tokens of its group restrict it).
+_FREE, _PICK, _EXACT = 0, 1, 2
+
+
+def encode(space: Any) -> Codec:
+    """Compiles a search space into a :class:`Codec`.
+
+    Args:
+        space: A symbolic value with placeholders (a symbolized module call, a
+            ``oneof`` of them, a ``pg.Dict``/list/dict of placeholders) or a value
+            made by ``sn.annotate``.
+
+    Returns:
+        The space's codec.
+
+    Example:
+        >>> import random, symbolic_nas as sn
+        >>> codec = sn.encode({"kernel": sn.oneof([3, 5]), "width": sn.intv(1, 4)})
+        >>> [d.name for d in codec.decisions]
+        ['kernel', 'width']
+        >>> tokens = codec.random_tokens(random.Random(0))
+        >>> codec.to_tokens(codec.from_tokens(tokens)) == tokens
+        True
+    """
+    return Codec(space)
+
+
+class Codec:
+    """The compiled encoder of one space: tokens <-> DNA <-> objects.
+
+    Use :func:`encode` to make one. Tables (numpy, read-only): ``vocab_sizes``,
+    ``next_table`` (decision x token -> next decision, ``num_decisions`` meaning
+    the end, -1 for tokens outside the vocabulary), ``parents``,
+    ``parent_values`` (-1 for none), ``depths`` and ``start``.
+    """
+
+    def __init__(self, space: Any, *, spec: pg.geno.Space | None = None):
+        if space is SPEC_ONLY:
+            self.space = None
+            self.spec = spec
+        else:
+            self.space = to_space(space)
+            self.spec = pg.dna_spec(self.space)
+            if spec is not None:
+                if not pg.eq(spec, self.spec):
+                    raise ValueError("`spec` must be the DNASpec of `space`, but it is another's")
+                self.spec = spec
+        compiler = Compiler()
+        value = SPEC_ONLY if self.space is None else self.space
+        self._template = compiler.space(self.spec, value, None, None, 0)
+        rows = compiler.rows
+        if not rows:
+            raise ValueError(
+                "`space` must hold at least one placeholder, but got a space with no decisions: "
+                f"{pg.format(self.space, compact=True)[:200]}"
+            )
+        self.decisions: tuple[Decision, ...] = tuple(Decision(**row) for row in rows)
+        n = len(rows)
+        nxt: list[list[int]] = [[] for _ in range(n)]
+        self.start = link_space(self._template, n, nxt)
+        self._nxt = nxt
+        self._vocab = [d.vocab_size for d in self.decisions]
+        self._rule = [self._rule_of(d) for d in self.decisions]
+        self._full_masks = [np.ones(v, dtype=bool) for v in self._vocab]
+        for m in self._full_masks:
+            m.flags.writeable = False
+        width = max(self._vocab)
+        table = np.full((n, width), -1, dtype=np.int64)
+        for d, row in enumerate(nxt):
+            table[d, : len(row)] = row
+        self.next_table = table
+        self.vocab_sizes = np.asarray(self._vocab, dtype=np.int64)
+        self.parents = np.asarray([-1 if d.parent is None else d.parent for d in self.decisions])
+        self.parent_values = np.asarray(
+            [-1 if d.parent_value is None else d.parent_value for d in self.decisions]
+        )
+        self.depths = np.asarray([d.depth for d in self.decisions])
+        for array in (
+            self.next_table,
+            self.vocab_sizes,
+            self.parents,
+            self.parent_values,
+            self.depths,
+        ):
+            array.flags.writeable = False
+        self._float_values = [list(d.values) if d.kind == FLOAT else None for d in self.decisions]
+
+    @classmethod
+    def from_spec(cls, spec: pg.geno.Space) -> Codec:
+        """A codec from a DNASpec alone: tokens and DNA, but no ``materialize``.
+
+        Subset members are then plain binary categorical decisions.
+        """
+        if not isinstance(spec, pg.geno.Space):
+            raise TypeError(
+                f"`spec` must be a pg.geno.Space (pg.dna_spec(space)), but got {spec!r}"
+            )
+        return cls(SPEC_ONLY, spec=spec)
+
+    @staticmethod
+    def _rule_of(d: Decision) -> int:
+        if d.required is not None:
+            return _EXACT
+        if d.group is not None and d.kind == CATEGORICAL and (d.distinct or d.sorted):
+            return _PICK
+        return _FREE
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def num_decisions(self) -> int:
+        """Number of decisions, inactive branches included."""
+        return len(self.decisions)
+
+    @property
+    def space_size(self) -> int | None:
+        """Number of distinct DNA of the space, or None when it holds a float."""
+        size = self.spec.space_size
+        return None if size < 0 else int(size)
+
+    @property
+    def max_length(self) -> int:
+        """The longest possible token sequence (an upper bound: all branches' maximum)."""
+        return self._longest(self.start)
+
+    def _longest(self, d: int) -> int:
+        best = 0
+        stack = [(d, 0)]
+        seen: dict[tuple[int, int], None] = {}
+        while stack:
+            node, length = stack.pop()
+            if node == len(self.decisions):
+                best = max(best, length)
+                continue
+            for nxt in set(self._nxt[node]):
+                if (nxt, length + 1) not in seen:
+                    seen[(nxt, length + 1)] = None
+                    stack.append((nxt, length + 1))
+        return best
+
+    def __repr__(self) -> str:
+        return f"Codec(num_decisions={self.num_decisions}, space_size={self.space_size})"
+
+    # ------------------------------------------------------------------ masks
+
+    def _valid(self, d: int, groups: dict[int, list[int]]) -> range | list[int]:
+        """Valid tokens at decision ``d`` given the tokens chosen so far in each group."""
+        rule = self._rule[d]
+        vocab = self._vocab[d]
+        if rule == _FREE:
+            return range(vocab)
+        dec = self.decisions[d]
+        prev = groups.get(dec.group, ())
+        if rule == _EXACT:
+            need = dec.required - sum(prev)
+            remain = dec.group_size - dec.group_index
+            return [t for t, ok in ((0, need < remain), (1, need > 0)) if ok]
+        if dec.sorted:
+            low = (prev[-1] + 1 if dec.distinct else prev[-1]) if prev else 0
+            high = vocab - (dec.group_size - dec.group_index) if dec.distinct else vocab - 1
+            return range(low, high + 1)
+        return [t for t in range(vocab) if t not in prev]
+
+    def _mask(self, d: int, groups: dict[int, list[int]]) -> np.ndarray:
+        if self._rule[d] == _FREE:
+            return self._full_masks[d]
+        mask = np.zeros(self._vocab[d], dtype=bool)
+        mask[list(self._valid(d, groups))] = True
+        return mask
+
+    # ------------------------------------------------------------------ walking
+
+    def walker(self) -> Walker:
+        """A cursor that walks the space token by token (for controllers).
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> codec = sn.encode({"a": sn.oneof([1, 2]), "b": sn.oneof([3, 4, 5])})
+            >>> w = codec.walker()
+            >>> while not w.done:
+            ...     w.push(w.valid_tokens()[-1])
+            >>> w.tokens
+            [1, 2]
+        """
+        return Walker(self)
+
+    def next_decision(self, prefix: Sequence[int]) -> Step | None:
+        """The decision after ``prefix`` and its valid tokens, or None at the end.
+
+        Raises:
+            ValueError: ``prefix`` is not a valid prefix of this space.
+        """
+        walker = Walker(self)
+        for token in prefix:
+            if walker.done:
+                raise ValueError(
+                    f"token sequence too long: the space ends after {walker.position} tokens, "
+                    f"but got {len(prefix)}"
+                )
+            walker.push(token)
+        if walker.done:
+            return None
+        return Step(self.decisions[walker.decision], walker.mask())
+
+    def trace(self, tokens: Sequence[int]) -> list[int]:
+        """Validates ``tokens`` and returns the decision index of each token.
+
+        Raises:
+            ValueError: a token is out of its vocabulary or breaks a constraint,
+                or the sequence is too short or too long.
+        """
+        end = len(self._vocab)
+        nxt, rule = self._nxt, self._rule
+        d = self.start
+        out: list[int] = []
+        groups: dict[int, list[int]] = {}
+        for i, token in enumerate(tokens):
+            if d == end:
+                raise ValueError(
+                    f"token sequence too long: the space ends after {i} tokens, "
+                    f"but got {len(tokens)}"
+                )
+            if not isinstance(token, (int, np.integer)) or isinstance(token, bool):
+                raise ValueError(f"token at position {i} must be an int, but got {token!r}")
+            row = nxt[d]
+            if not 0 <= token < len(row):
+                dec = self.decisions[d]
+                raise ValueError(
+                    f"token at position {i} must be in [0, {len(row)}) for decision "
+                    f"{dec.name!r}, but got {token}"
+                )
+            if rule[d] != _FREE:
+                token = int(token)
+                if token not in self._valid(d, groups):
+                    dec = self.decisions[d]
+                    raise ValueError(
+                        f"token at position {i} must be one of {list(self._valid(d, groups))} "
+                        f"for decision {dec.name!r} ({self._rule_text(dec)}), but got {token}"
+                    )
+                groups.setdefault(self.decisions[d].group, []).append(token)
+            out.append(d)
+            d = row[token]
+        if d != end:
+            raise ValueError(
+                f"token sequence too short: got {len(tokens)} tokens, but decision "
+                f"{self.decisions[d].name!r} comes next"
+            )
+        return out
+
+    @staticmethod
+    def _rule_text(d: Decision) -> str:
+        if d.required is not None:
+            return f"exactly {d.required} of {d.group_size} members are chosen"
+        parts = [p for p, on in (("distinct", d.distinct), ("sorted", d.sorted)) if on]
+        return " and ".join(parts) + " picks"
+
+    def validate(self, tokens: Sequence[int]) -> None:
+        """Raises ``ValueError`` with the position, value and rule if ``tokens`` is invalid."""
+        self.trace(tokens)
+
+    def is_valid(self, tokens: Sequence[int]) -> bool:
+        """Whether ``tokens`` is a complete, valid token sequence of this space."""
+        try:
+            self.trace(tokens)
+        except ValueError:
+            return False
+        return True
+
+    def random_tokens(self, rng: _random.Random | int | None = None) -> list[int]:
+        """A uniformly random valid token sequence, drawn as PyGlove's ``random_dna``.
+
+        Each decision is uniform over its vocabulary, and each ``manyof`` is drawn
+        as a whole: distinct picks are a uniform sample of distinct candidates
+        (sorted when the placeholder sorts them, so every subset is equally
+        likely), other picks independent draws (then sorted when asked), an anchor
+        group a uniform ``k``-subset of its members.
+
+        Args:
+            rng: A ``random.Random`` (or an int seed, or None for a fresh one).
+        """
+        if not isinstance(rng, _random.Random):
+            rng = _random.Random(rng)
+        end = len(self._vocab)
+        nxt, rule, vocab = self._nxt, self._rule, self._vocab
+        d = self.start
+        tokens: list[int] = []
+        randrange = rng.randrange
+        while d != end:
+            if rule[d] == _FREE:
+                token = randrange(vocab[d])
+            else:
+                dec = self.decisions[d]
+                if dec.group_index == 0:
+                    group = self._random_group(dec, rng)
+                token = group[dec.group_index]
+            tokens.append(token)
+            d = nxt[d][token]
+        return tokens
+
+    @staticmethod
+    def _random_group(dec: Decision, rng: _random.Random) -> list[int]:
+        """The tokens of a whole constrained group, drawn at its first member ``dec``."""
+        if dec.required is not None:  # anchor form: a uniform k-subset of the members
+            chosen = set(rng.sample(range(dec.group_size), dec.required))
+            return [int(j in chosen) for j in range(dec.group_size)]
+        if dec.distinct:
+            picks = rng.sample(range(dec.vocab_size), dec.group_size)
+        else:
+            picks = [rng.randrange(dec.vocab_size) for _ in range(dec.group_size)]
+        return sorted(picks) if dec.sorted else picks
+
+    # ------------------------------------------------------------------ values
+
+    def decode(self, tokens: Sequence[int]) -> dict[str, Any]:
+        """The value of every active decision, by decision name.
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> sn.encode({"k": sn.oneof([3, 5])}).decode([1])
+            {'k': 5}
+        """
+        decisions = self.decisions
+        return {
+            decisions[d].name: decisions[d].values[t] for d, t in zip(self.trace(tokens), tokens)
+        }
+
+    def labels(self, tokens: Sequence[int]) -> dict[str, str]:
+        """The label of every active decision's token, by decision name."""
+        decisions = self.decisions
+        return {
+            decisions[d].name: decisions[d].labels[t] for d, t in zip(self.trace(tokens), tokens)
+        }
+
+    def materialize(self, tokens: Sequence[int]) -> Any:
+        """Builds the concrete object (a fresh ``nn.Module`` for module spaces).
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> sn.encode({"k": sn.oneof([3, 5])}).materialize([0])
+            {'k': 3}
+        """
+        self.trace(tokens)
+        return self._template.build(iter(int(t) for t in tokens))
+
+    # ------------------------------------------------------------------ DNA
+
+    def from_tokens(self, tokens: Sequence[int]) -> pg.DNA:
+        """The ``pg.DNA`` (bound to this space's spec) for a token sequence.
+
+        This builds PyGlove objects (milliseconds): keep it off hot paths.
+        """
+        self.trace(tokens)
+        dna = pg.DNA(self._template.compact(iter(int(t) for t in tokens)))
+        return dna.use_spec(self.spec)
+
+    def to_tokens(self, dna: pg.DNA) -> list[int]:
+        """The token sequence of a ``pg.DNA`` of this space.
+
+        Floats are mapped to their nearest bin (on the float's scale).
+
+        Raises:
+            ValueError: ``dna`` belongs to another space.
+        """
+        if not isinstance(dna, pg.DNA):
+            raise TypeError(f"`dna` must be a pg.DNA, but got {dna!r}")
+        if dna.spec is not None and not self._owns(dna.spec):
+            raise ValueError(
+                "`dna` must belong to this space, but it is bound to another space's spec"
+            )
+        numbers = dna.to_numbers()
+        tokens: list[int] = []
+        end = len(self._vocab)
+        d, i = self.start, 0
+        try:
+            while d != end:
+                dec = self.decisions[d]
+                if dec.kind == FLOAT:
+                    token = self._nearest_bin(dec, float(numbers[i]))
+                    i += 1
+                elif dec.required is not None:
+                    if dec.group_index == 0:
+                        chosen = set(numbers[i : i + dec.required])
+                        i += dec.required
+                        pending = [int(j in chosen) for j in range(dec.group_size)]
+                    token = pending[dec.group_index]
+                else:
+                    token = numbers[i]
+                    i += 1
+                    if isinstance(token, float) or not 0 <= token < dec.vocab_size:
+                        raise ValueError(f"value {token!r} at decision {dec.name!r}")
+                tokens.append(int(token))
+                d = self._nxt[d][token]
+            if i != len(numbers):
+                raise ValueError(f"{len(numbers) - i} values left over")
+            self.trace(tokens)
+        except (ValueError, IndexError, TypeError) as e:
+            raise ValueError(
+                f"`dna` must belong to this space, but {dna} does not fit it: {e}"
+            ) from None
+        return tokens
+
+    def _owns(self, spec: Any) -> bool:
+        """Whether a DNA bound to ``spec`` belongs to this space (a one-element space's
+        DNA is bound to that element)."""
+        candidates = [self.spec]
+        if len(self.spec.elements) == 1:
+            candidates.append(self.spec.elements[0])
+        if any(spec is c for c in candidates):
+            return True
+        return any(pg.eq(spec, c) for c in candidates)
+
+    @staticmethod
+    def _nearest_bin(dec: Decision, value: float) -> int:
+        values = np.asarray(dec.values)
+        if dec.scale == "log":
+            distance = np.abs(np.log(values) - math.log(max(value, 1e-300)))
+        elif dec.scale == "rlog":  # log-spaced from the top: distances of (low + high - x)
+            mirror = values[0] + values[-1]
+            distance = np.abs(
+                np.log(np.maximum(mirror - values, 1e-300)) - math.log(max(mirror - value, 1e-300))
+            )
+        else:
+            distance = np.abs(values - value)
+        return int(np.argmin(distance))
+
+
+class Walker:
+    """Walks a :class:`Codec`'s space token by token; see :meth:`Codec.walker`."""
+
+    __slots__ = ("_codec", "_groups", "decision", "position", "tokens")
+
+    def __init__(self, codec: Codec):
+        self._codec = codec
+        self._groups: dict[int, list[int]] = {}
+        self.decision = codec.start
+        self.position = 0
+        self.tokens: list[int] = []
+
+    @property
+    def done(self) -> bool:
+        """Whether the sequence is complete."""
+        return self.decision == len(self._codec.decisions)
+
+    @property
+    def current(self) -> Decision:
+        """The decision to be made next."""
+        if self.done:
+            raise ValueError("the token sequence is complete: there is no next decision")
+        return self._codec.decisions[self.decision]
+
+    def mask(self) -> np.ndarray:
+        """Boolean mask of the valid tokens at the current decision."""
+        return self._codec._mask(self.current.index, self._groups)
+
+    def valid_tokens(self) -> list[int]:
+        """The valid tokens at the current decision."""
+        return list(self._codec._valid(self.current.index, self._groups))
+
+    def push(self, token: int) -> None:
+        """Takes ``token`` for the current decision and moves to the next one."""
+        codec = self._codec
+        dec = self.current
+        if isinstance(token, bool) or not isinstance(token, (int, np.integer)):
+            raise ValueError(f"token at position {self.position} must be an int, but got {token!r}")
+        token = int(token)
+        valid = codec._valid(dec.index, self._groups)
+        if token not in valid:
+            raise ValueError(
+                f"token at position {self.position} must be one of {list(valid)} for decision "
+                f"{dec.name!r}, but got {token}"
+            )
+        if codec._rule[dec.index] != _FREE:
+            self._groups.setdefault(dec.group, []).append(token)
+        self.tokens.append(token)
+        self.position += 1
+        self.decision = codec._nxt[dec.index][token]

@@ -1,0 +1,142 @@
+"""Decisions of a compiled space: what each token position means.
+
+Shared by the compiler (:mod:`symbolic_nas.space.compiler`) and the codec
+(:mod:`symbolic_nas.space.codec`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import pyglove as pg
+
+from symbolic_nas.space.annotate import Annotated
+from symbolic_nas.space.symbolic import Call
+
+__all__ = ["CATEGORICAL", "DEFAULT_FLOAT_BINS", "FLOAT", "SUBSET", "Decision", "Step"]
+
+CATEGORICAL = "categorical"
+SUBSET = "subset"
+FLOAT = "float"
+
+DEFAULT_FLOAT_BINS = 10
+
+# Mask rules of a decision (how earlier tokens of its group restrict it).
+_FREE, _PICK, _EXACT = 0, 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """One decision point of a space.
+
+    Attributes:
+        index: Position in :attr:`Codec.decisions` (PyGlove's depth-first order,
+            inactive branches included).
+        id: PyGlove's decision id (``"[=1/2].blocks[1].kernel"``); members of an
+            anchor-form ``manyof`` get ``"<id>.anchor[j]"``.
+        name: A readable unique name: the placeholder's ``name``, else ``id``
+            (``"<root>"`` for a placeholder at the root).
+        kind: ``"categorical"``, ``"subset"`` (one binary membership token of a
+            subset/anchor decision) or ``"float"`` (discretised into bins).
+        vocab_size: Number of tokens.
+        values: The value each token stands for (candidate literals, bin values,
+            ``(False, True)`` for subset members); a candidate that is not a plain
+            literal is given by its label.
+        labels: A short unique string per token.
+        parent: Index of the decision whose choice makes this one active, or None.
+        parent_value: The token of ``parent`` that makes this one active, or None.
+        hints: The hints given on the placeholder.
+        group: For ``manyof`` picks and subset members: the index of the group's
+            first decision; None otherwise.
+        group_index: Position within the group (pick ``j`` or candidate ``j``).
+        group_size: Number of picks (pick form) or candidates (subset form).
+        required: For an anchor-form ``manyof``: how many members must be chosen.
+        distinct: For picks: picks must differ.
+        sorted: For picks: picks must be in candidate order.
+        anchor: The anchor key of a subset/anchor group (``hints["anchor"]``).
+        source: For subset members: the candidate's value (a literal), which may
+            name the anchor of an earlier group.
+        low: For floats: the lower bound. high: the upper bound. scale: the scale.
+        depth: Nesting depth (0 at the root).
+    """
+
+    index: int
+    id: str
+    name: str
+    kind: str
+    vocab_size: int
+    values: tuple
+    labels: tuple[str, ...]
+    parent: int | None
+    parent_value: int | None
+    hints: Any = None
+    group: int | None = None
+    group_index: int = 0
+    group_size: int = 1
+    required: int | None = None
+    distinct: bool = False
+    sorted: bool = False
+    anchor: Hashable | None = None
+    source: Any = None
+    low: float | None = None
+    high: float | None = None
+    scale: str | None = None
+    depth: int = 0
+
+    @property
+    def share_key(self) -> Hashable | None:
+        """``hints["share"]`` when given: decisions with equal keys may share a head."""
+        return self.hints.get("share") if isinstance(self.hints, dict) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """The next decision of a prefix and the tokens that are valid there."""
+
+    decision: Decision
+    mask: np.ndarray  # bool, shape (vocab_size,)
+
+    @property
+    def valid_tokens(self) -> list[int]:
+        return [int(t) for t in np.flatnonzero(self.mask)]
+
+
+def is_literal(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def label_of(value: Any) -> str:
+    if isinstance(value, Call):
+        return getattr(value.fn, "__name__", "call")
+    if isinstance(value, Annotated):
+        return f"annotate({type(value.model).__name__})"
+    if is_literal(value):
+        return str(value)
+    text = pg.format(value, compact=True)
+    return text if len(text) <= 48 else type(value).__name__
+
+
+def labels_of(values: Sequence[Any]) -> tuple[str, ...]:
+    labels = [label_of(v) for v in values]
+    if len(set(labels)) < len(labels):
+        labels = [f"{i}:{label}" for i, label in enumerate(labels)]
+    return tuple(labels)
+
+
+def float_bins(low: float, high: float, scale: str | None, bins: int) -> np.ndarray:
+    if scale == "log":
+        values = np.geomspace(low, high, bins)
+    elif scale == "rlog":
+        values = (low + high - np.geomspace(low, high, bins))[::-1]
+    else:
+        values = np.linspace(low, high, bins)
+    # Rounding (``low + high - x``) may step just outside the range, which PyGlove
+    # rejects: the ends are the range's own ends, every bin lies within it.
+    values = np.clip(values, low, high)
+    values[0] = low
+    if bins > 1:
+        values[-1] = high
+    return values

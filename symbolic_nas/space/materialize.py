@@ -1,0 +1,54 @@
+"""``materialize``: the concrete object of a space for a DNA or a token sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyglove as pg
+
+from symbolic_nas.space.codec import Codec, encode
+
+__all__ = ["as_tokens", "materialize"]
+
+
+def as_tokens(codec: Codec, dna_or_tokens: Any) -> list[int]:
+    """Token list of a ``pg.DNA``, a sequence of ints or a 1-D integer numpy array."""
+    if isinstance(dna_or_tokens, pg.DNA):
+        return codec.to_tokens(dna_or_tokens)
+    if isinstance(dna_or_tokens, np.ndarray):
+        if dna_or_tokens.ndim != 1 or not np.issubdtype(dna_or_tokens.dtype, np.integer):
+            raise TypeError(
+                "`dna` must be a pg.DNA or a 1-D integer sequence of tokens, but got an array "
+                f"of shape {dna_or_tokens.shape} and dtype {dna_or_tokens.dtype}"
+            )
+        return [int(t) for t in dna_or_tokens]
+    if isinstance(dna_or_tokens, Sequence) and not isinstance(dna_or_tokens, (str, bytes)):
+        return list(dna_or_tokens)
+    raise TypeError(
+        f"`dna` must be a pg.DNA or a sequence of int tokens, but got {dna_or_tokens!r}"
+    )
+
+
+def materialize(space: Any, dna: Any) -> Any:
+    """The concrete object (a fresh module, for module spaces) chosen by ``dna``.
+
+    Args:
+        space: A search space, or its :class:`~symbolic_nas.space.codec.Codec` (faster:
+            the space is compiled once).
+        dna: A ``pg.DNA`` of the space, or its tokens (list, tuple or numpy array).
+
+    Returns:
+        A new object at every call: modules get fresh parameters and share no
+        tensor with other materialisations.
+
+    Example:
+        >>> import symbolic_nas as sn, torch.nn as nn
+        >>> Linear = sn.symbolize(nn.Linear)
+        >>> space = Linear(4, sn.oneof([2, 3]))
+        >>> sn.materialize(space, [1]).out_features
+        3
+    """
+    codec = space if isinstance(space, Codec) else encode(space)
+    return codec.materialize(as_tokens(codec, dna))

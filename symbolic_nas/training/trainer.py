@@ -1,0 +1,467 @@
+"""The built-in classification trainer.
+
+:class:`Trainer` trains any ``nn.Module`` mapping a batch of inputs to class logits
+on in-memory tensors (by default the 5,000 MNIST digits shipped with the package)
+and returns metrics with a reward, as a tuner expects from an evaluation function.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from symbolic_nas.training.data.mnist import load_mnist5k
+from symbolic_nas.training.rewards import REWARDS as _REWARDS
+from symbolic_nas.training.rewards import RewardFn
+
+__all__ = ["NonFiniteLossError", "Trainer"]
+
+Split = tuple[torch.Tensor, torch.Tensor]
+DataFn = Callable[[], tuple[Split, Split] | tuple[Split, Split, Split]]
+Auto = Literal["auto"]
+
+_OPTIMIZERS = ("adam", "sgd", "adamw")
+_HPARAMS = (
+    "data", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
+    "max_batches_per_epoch", "eval_batch_size", "reward", "device", "mixed_precision",
+    "channels_last", "seed",
+)  # fmt: skip
+# On CUDA, checking the loss costs a device sync: check every this many batches.
+_CUDA_LOSS_CHECK_EVERY = 16
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite (the trial diverged).
+
+    Example:
+        >>> issubclass(NonFiniteLossError, FloatingPointError)
+        True
+    """
+
+
+class Trainer:
+    """Trains a classifier on in-memory tensors and reports metrics with a reward.
+
+    Calling the trainer on a model trains it with cross-entropy for ``epochs``
+    epochs and measures validation accuracy after each one. Batches are slices of
+    a fresh random permutation per epoch, drawn from a ``torch.Generator`` seeded
+    with ``seed`` at the start of every call, so a call's result depends only on
+    the model's initial weights and the hyperparameters (on CPU it is exactly
+    reproducible). Randomness inside the model (e.g. dropout) uses torch's global
+    generator, which the trainer leaves alone, as it leaves all global settings.
+
+    The data is loaded on first use and cached on the instance; pickling drops the
+    cache, so a trainer sent to a worker process is small and each worker loads
+    its own copy once.
+
+    Args:
+        data: ``"mnist5k"`` — the digits shipped with the package, split
+            4,000/500/500 by ``load_mnist5k(split_seed=0, normalize=True)``
+            (standardised with the training mean and std) — or a picklable
+            callable returning ``(train, val)`` or ``(train, val, test)``, each a
+            pair ``(x, y)`` of a float tensor of inputs and a 1-D tensor of
+            integer labels.
+        epochs: Training epochs.
+        batch_size: Training batch size.
+        optimizer: ``"adam"``, ``"sgd"`` (with ``momentum``/``nesterov``) or ``"adamw"``.
+        lr: Learning rate.
+        momentum: SGD momentum (ignored by the Adam variants).
+        nesterov: Whether SGD uses Nesterov momentum (needs ``momentum > 0``).
+        weight_decay: Weight decay (decoupled for ``"adamw"``).
+        max_batches_per_epoch: If set, stop each epoch after this many batches
+            (for quick runs); otherwise an epoch covers the training set once.
+        eval_batch_size: Batch size for validation and test accuracy.
+        reward: ``"final_accuracy"``, ``"zoph_le"`` or a callable mapping the
+            per-epoch validation accuracies to the reward.
+        device: ``"auto"`` (CUDA if available, else CPU) or a torch device string.
+        mixed_precision: ``"auto"``: on CUDA, bf16 autocast where supported, else
+            fp16 autocast with gradient scaling; off on CPU. ``True`` forces it on
+            (bf16 on CPU), ``False`` off.
+        channels_last: ``"auto"``: channels-last memory format for 4-D inputs on
+            CUDA. ``True``/``False`` force it for 4-D inputs.
+        seed: Seed of the batch order.
+
+    Raises:
+        ValueError: If a hyperparameter is invalid.
+
+    Example:
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+        >>> trainer = Trainer(epochs=1, max_batches_per_epoch=5, seed=0)
+        >>> metrics = trainer(model)
+        >>> sorted(metrics)  # doctest: +NORMALIZE_WHITESPACE
+        ['accuracy', 'device', 'epochs', 'images_per_second', 'reward', 'seconds',
+         'train_loss', 'val_accuracy']
+        >>> 0.0 <= trainer.test_accuracy(model) <= 1.0
+        True
+    """
+
+    def __init__(
+        self,
+        *,
+        data: str | DataFn = "mnist5k",
+        epochs: int = 3,
+        batch_size: int = 128,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        max_batches_per_epoch: int | None = None,
+        eval_batch_size: int = 1000,
+        reward: str | RewardFn = "final_accuracy",
+        device: str | torch.device = "auto",
+        mixed_precision: bool | Auto = "auto",
+        channels_last: bool | Auto = "auto",
+        seed: int = 0,
+    ) -> None:
+        if not (data == "mnist5k" if isinstance(data, str) else callable(data)):
+            raise ValueError(f"`data` must be 'mnist5k' or a callable, but got {data!r}")
+        _check_int("epochs", epochs, 1)
+        _check_int("batch_size", batch_size, 1)
+        if optimizer not in _OPTIMIZERS:
+            raise ValueError(f"`optimizer` must be one of {_OPTIMIZERS}, but got {optimizer!r}")
+        _check_real("lr", lr, "a finite number > 0", lambda v: 0 < v < math.inf)
+        _check_real("momentum", momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        if not isinstance(nesterov, bool):
+            raise ValueError(f"`nesterov` must be a bool, but got {nesterov!r}")
+        if nesterov and (optimizer != "sgd" or momentum == 0):
+            raise ValueError(
+                "`nesterov` must be False unless optimizer='sgd' with momentum > 0, "
+                f"but got {nesterov!r} (optimizer={optimizer!r}, momentum={momentum!r})"
+            )
+        _check_real(
+            "weight_decay", weight_decay, "a finite number >= 0", lambda v: 0 <= v < math.inf
+        )
+        if max_batches_per_epoch is not None:
+            _check_int("max_batches_per_epoch", max_batches_per_epoch, 1, "None or ")
+        _check_int("eval_batch_size", eval_batch_size, 1)
+        if not (reward in _REWARDS if isinstance(reward, str) else callable(reward)):
+            raise ValueError(
+                f"`reward` must be one of {tuple(_REWARDS)} or a callable, but got {reward!r}"
+            )
+        if not (isinstance(device, str) and device == "auto"):
+            try:
+                device = str(torch.device(device))
+            except (RuntimeError, TypeError, ValueError):
+                raise ValueError(
+                    f"`device` must be 'auto' or a torch device, but got {device!r}"
+                ) from None
+        for name, value in (("mixed_precision", mixed_precision), ("channels_last", channels_last)):
+            if not (value == "auto" or isinstance(value, bool)):
+                raise ValueError(f"`{name}` must be 'auto', True or False, but got {value!r}")
+        _check_int("seed", seed, 0)
+
+        self._data = data
+        self._epochs = epochs
+        self._batch_size = batch_size
+        self._optimizer = optimizer
+        self._lr = float(lr)
+        self._momentum = float(momentum)
+        self._nesterov = nesterov
+        self._weight_decay = float(weight_decay)
+        self._max_batches_per_epoch = max_batches_per_epoch
+        self._eval_batch_size = eval_batch_size
+        self._reward = reward
+        self._device = device
+        self._mixed_precision = mixed_precision
+        self._channels_last = channels_last
+        self._seed = seed
+        self._cache: dict[str, tuple[Split, Split, Split | None]] = {}
+        self._lock = threading.Lock()
+
+    # Pickling drops the cached data (and the lock).
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_cache"], state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cache = {}
+        self._lock = threading.Lock()
+
+    def data_shape(self) -> tuple[tuple[int, ...], int]:
+        """The shape of one input and the number of classes of the training data.
+
+        Loads the data (once per instance) on the CPU.
+
+        Example:
+            >>> from symbolic_nas import Trainer
+            >>> Trainer().data_shape()
+            ((1, 28, 28), 10)
+        """
+        x, y = self._splits(torch.device("cpu"))[0]
+        return tuple(x.shape[1:]), int(y.max()) + 1
+
+    def __repr__(self) -> str:
+        return "Trainer(" + ", ".join(f"{n}={getattr(self, '_' + n)!r}" for n in _HPARAMS) + ")"
+
+    @property
+    def epochs(self) -> int:
+        """Training epochs per call."""
+        return self._epochs
+
+    @property
+    def seed(self) -> int:
+        """Seed of the batch order."""
+        return self._seed
+
+    def __call__(self, model: nn.Module) -> dict[str, Any]:
+        """Trains ``model`` (moved to the trainer's device) and returns its metrics.
+
+        Returns:
+            A dict with ``reward`` (float), ``accuracy`` (final validation
+            accuracy), ``val_accuracy`` and ``train_loss`` (one float per epoch),
+            ``images_per_second`` (training throughput, validation excluded),
+            ``seconds`` (wall time of the call), ``epochs`` and ``device``
+            (e.g. ``"cpu"`` or ``"cuda:0"``). Accuracies are fractions in [0, 1].
+
+        Raises:
+            NonFiniteLossError: If the training loss becomes NaN or infinite.
+        """
+        start = time.perf_counter()
+        device = self._resolve_device()
+        train, val, _ = self._splits(device)
+        x_train, y_train = train
+        autocast_dtype, use_scaler = self._amp(device)
+        channels_last = self._use_channels_last(device, x_train)
+        model = _prepare(model, device, channels_last)
+        optimizer = self._make_optimizer(model)
+        scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+        generator = torch.Generator().manual_seed(self._seed)
+        check_every = 1 if device.type == "cpu" else _CUDA_LOSS_CHECK_EVERY
+
+        n = x_train.shape[0]
+        num_batches = math.ceil(n / self._batch_size)
+        if self._max_batches_per_epoch is not None:
+            num_batches = min(num_batches, self._max_batches_per_epoch)
+        was_training = model.training
+        val_accuracy: list[float] = []
+        train_loss: list[float] = []
+        images, train_seconds = 0, 0.0
+        for epoch in range(self._epochs):
+            model.train()
+            epoch_start = time.perf_counter()
+            order = torch.randperm(n, generator=generator).to(device)
+            loss_sum = torch.zeros((), device=device)
+            epoch_images = 0
+            pending: list[torch.Tensor] = []
+            for batch in range(num_batches):
+                index = order[batch * self._batch_size : (batch + 1) * self._batch_size]
+                xb, yb = x_train.index_select(0, index), y_train.index_select(0, index)
+                if channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(
+                    device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+                ):
+                    loss = F.cross_entropy(model(xb), yb)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                loss = loss.detach().float()
+                loss_sum += loss * len(yb)
+                epoch_images += len(yb)
+                pending.append(loss)
+                if len(pending) == check_every or batch == num_batches - 1:
+                    self._check_finite(pending, epoch, batch + 1 - len(pending), num_batches)
+                    pending = []
+            train_loss.append(loss_sum.item() / epoch_images)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            train_seconds += time.perf_counter() - epoch_start
+            images += epoch_images
+            val_accuracy.append(self._accuracy(model, val, device, autocast_dtype, channels_last))
+        model.train(was_training)
+        reward_fn = _REWARDS[self._reward] if isinstance(self._reward, str) else self._reward
+        return {
+            "reward": float(reward_fn(list(val_accuracy))),
+            "accuracy": val_accuracy[-1],
+            "val_accuracy": val_accuracy,
+            "train_loss": train_loss,
+            "images_per_second": images / train_seconds if train_seconds > 0 else math.inf,
+            "seconds": time.perf_counter() - start,
+            "epochs": self._epochs,
+            "device": str(device),
+        }
+
+    def test_accuracy(self, model: nn.Module) -> float:
+        """Returns ``model``'s accuracy on the held-out test split, a fraction in [0, 1].
+
+        Raises:
+            ValueError: If the data has no test split.
+        """
+        device = self._resolve_device()
+        train, _, test = self._splits(device)
+        if test is None:
+            raise ValueError(
+                f"`data` must provide a test split for test_accuracy, but got {self._data!r}"
+            )
+        autocast_dtype, _ = self._amp(device)
+        channels_last = self._use_channels_last(device, train[0])
+        model = _prepare(model, device, channels_last)
+        was_training = model.training
+        accuracy = self._accuracy(model, test, device, autocast_dtype, channels_last)
+        model.train(was_training)
+        return accuracy
+
+    # Helpers -----------------------------------------------------------------
+
+    def _resolve_device(self) -> torch.device:
+        if self._device == "auto":
+            if torch.cuda.is_available():
+                return torch.device("cuda", torch.cuda.current_device())
+            return torch.device("cpu")
+        device = torch.device(self._device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        return device
+
+    def _amp(self, device: torch.device) -> tuple[torch.dtype | None, bool]:
+        """Returns the autocast dtype (None: off) and whether to scale gradients."""
+        enabled = (
+            device.type == "cuda" if self._mixed_precision == "auto" else self._mixed_precision
+        )
+        if not enabled:
+            return None, False
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.float16, True
+        return torch.bfloat16, False
+
+    def _use_channels_last(self, device: torch.device, x: torch.Tensor) -> bool:
+        if x.dim() != 4:
+            return False
+        return device.type == "cuda" if self._channels_last == "auto" else self._channels_last
+
+    def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(
+                f"`model` must have trainable parameters, but got {type(model).__name__}"
+            )
+        if self._optimizer == "sgd":
+            return torch.optim.SGD(
+                params,
+                lr=self._lr,
+                momentum=self._momentum,
+                nesterov=self._nesterov,
+                weight_decay=self._weight_decay,
+            )
+        cls = torch.optim.Adam if self._optimizer == "adam" else torch.optim.AdamW
+        return cls(params, lr=self._lr, weight_decay=self._weight_decay)
+
+    def _check_finite(
+        self, losses: list[torch.Tensor], epoch: int, first_batch: int, num_batches: int
+    ) -> None:
+        values = torch.stack(losses)
+        bad = ~torch.isfinite(values)
+        if bool(bad.any()):
+            position = int(bad.nonzero()[0, 0])
+            raise NonFiniteLossError(
+                f"training loss is {values[position].item()} at epoch {epoch + 1}/{self._epochs}, "
+                f"batch {first_batch + position + 1}/{num_batches}"
+            )
+
+    @torch.no_grad()
+    def _accuracy(
+        self,
+        model: nn.Module,
+        split: Split,
+        device: torch.device,
+        autocast_dtype: torch.dtype | None,
+        channels_last: bool,
+    ) -> float:
+        model.eval()
+        x, y = split
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        for start in range(0, x.shape[0], self._eval_batch_size):
+            xb = x[start : start + self._eval_batch_size]
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(
+                device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+            ):
+                logits = model(xb)
+            correct += (logits.argmax(dim=1) == y[start : start + self._eval_batch_size]).sum()
+        return correct.item() / x.shape[0]
+
+    def _splits(self, device: torch.device) -> tuple[Split, Split, Split | None]:
+        """The data on ``device``, loaded on first use and cached on the instance."""
+        key = str(device)
+        with self._lock:
+            if key not in self._cache:
+                cpu = self._cache.get("cpu") or self._load()
+                self._cache["cpu"] = cpu
+                self._cache[key] = tuple(  # type: ignore[assignment]
+                    None if s is None else (s[0].to(device), s[1].to(device)) for s in cpu
+                )
+            return self._cache[key]
+
+    def _load(self) -> tuple[Split, Split, Split | None]:
+        if isinstance(self._data, str):
+            splits = load_mnist5k(split_seed=0, normalize=True)
+            return splits.train, splits.val, splits.test
+        result = self._data()  # type: ignore[operator]
+        if not isinstance(result, (tuple, list)) or len(result) not in (2, 3):
+            raise ValueError(
+                f"`data` must return (train, val) or (train, val, test), but got {_brief(result)}"
+            )
+        names = ("train", "val", "test")
+        checked = [_check_split(names[i], s) for i, s in enumerate(result)]
+        return checked[0], checked[1], checked[2] if len(checked) == 3 else None
+
+
+def _prepare(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be a torch.nn.Module, but got {type(model).__name__}")
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return model
+
+
+def _check_split(name: str, split: Any) -> Split:
+    if not (isinstance(split, (tuple, list)) and len(split) == 2):
+        raise ValueError(f"`data` {name} split must be a pair (x, y), but got {_brief(split)}")
+    x, y = split
+    if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 1):
+        raise ValueError(f"`data` {name} x must be a floating-point tensor, but got {_brief(x)}")
+    if not (isinstance(y, torch.Tensor) and y.dim() == 1 and not y.is_floating_point()):
+        raise ValueError(f"`data` {name} y must be a 1-D integer tensor, but got {_brief(y)}")
+    if len(x) != len(y) or len(y) == 0:
+        raise ValueError(
+            f"`data` {name} split must have as many (> 0) labels as inputs, "
+            f"but got {len(x)} inputs and {len(y)} labels"
+        )
+    return x, y.long()
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"Tensor(shape={tuple(value.shape)}, dtype={value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_int(name: str, value: Any, minimum: int, prefix: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be {prefix}an int >= {minimum}, but got {value!r}")
+
+
+def _check_real(name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not ok(float(value)):
+        raise ValueError(f"`{name}` must be {rule}, but got {value!r}")

@@ -1,0 +1,359 @@
+"""Running one trial anywhere: in the driver, in a worker process or in a Ray actor.
+
+An :class:`Evaluation` holds the space and the user's evaluator. It is sent to
+each worker once (pickled with cloudpickle, so closures such as ``sn.annotate``
+lambda rules travel too) and then runs :class:`Task` after :class:`Task`,
+turning each into an :class:`Outcome`: completed with a reward and metrics, or
+failed with the error text. No exception of a trial escapes :meth:`Evaluation.run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import io
+import math
+import numbers
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import cloudpickle
+import torch
+
+from symbolic_nas.space.codec import Codec, encode
+from symbolic_nas.space.symbolic import is_symbolized, symbolize
+from symbolic_nas.storage.journal import encode_record
+from symbolic_nas.tuner.evaluators import input_of
+
+__all__ = ["Evaluation", "Outcome", "Task", "TrialTimeout", "normalize_result"]
+
+COMPLETED, FAILED, LOST = "completed", "failed", "lost"
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One attempt at a trial, as sent to a worker.
+
+    Attributes:
+        trial_id: The trial (proposal) id.
+        tokens: The architecture.
+        seed: Seed of torch's CPU generator during the evaluation (None: unseeded).
+        attempt: 1 for the first attempt, 2 after a lost worker, ...
+    """
+
+    trial_id: int
+    tokens: list[int]
+    seed: int | None = None
+    attempt: int = 1
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What became of a task.
+
+    Attributes:
+        trial_id: The trial id.
+        status: ``"completed"``, ``"failed"`` or ``"lost"`` (the worker died; the
+            trial is run again).
+        reward: The reward of a completed trial.
+        metrics: What the evaluator returned (JSON-able).
+        error: ``"ExceptionType: message"`` of a failed or lost trial.
+        traceback: The formatted traceback of a failed trial, when there is one.
+        started: Wall-clock start (seconds since the epoch).
+        duration: Seconds the attempt took.
+        worker: Which worker ran it.
+    """
+
+    trial_id: int
+    status: str
+    reward: float | None = None
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None
+    started: float | None = None
+    duration: float | None = None
+    worker: str | None = None
+
+
+#: An inline time limit that strikes during an import retries this often (seconds) ...
+_IMPORT_RETRY = 0.05
+#: ... for at most this long, then interrupts the import all the same.
+_IMPORT_GRACE = 60.0
+
+
+class TrialTimeout(BaseException):  # Like KeyboardInterrupt.
+    """Raised inside an inline evaluation when it runs past its time limit.
+
+    It derives from ``BaseException`` so that an evaluator's ``except Exception``
+    does not swallow it.
+    """
+
+
+def normalize_result(value: Any) -> tuple[float, dict[str, Any]]:
+    """Reads an evaluator's return value as ``(reward, metrics)``.
+
+    A real number is the reward (metrics are then empty); a mapping must hold a
+    ``"reward"`` and is kept whole as the metrics (it must be JSON-able).
+
+    Raises:
+        TypeError: If the value is neither, or the metrics cannot be stored.
+        ValueError: If the reward is NaN or infinite.
+
+    Example:
+        >>> normalize_result(0.5)
+        (0.5, {})
+        >>> normalize_result({"reward": 0.9, "accuracy": 0.9})
+        (0.9, {'reward': 0.9, 'accuracy': 0.9})
+    """
+    if isinstance(value, Mapping):
+        if "reward" not in value:
+            raise TypeError(
+                "`evaluate` must return a float or a dict with a 'reward' key, but got a dict "
+                f"with keys {sorted(map(str, value))}"
+            )
+        metrics = dict(value)
+        reward = _as_reward(metrics["reward"])
+        metrics["reward"] = reward
+        try:
+            encode_record(metrics)
+        except TypeError as e:
+            raise TypeError(f"`evaluate` must return JSON-able metrics, but its {e}") from None
+    else:
+        reward, metrics = _as_reward(value), {}
+    if not math.isfinite(reward):
+        raise ValueError(f"`evaluate` must return a finite reward, but got {reward!r}")
+    return reward, metrics
+
+
+def _as_reward(value: Any) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    text = repr(value)
+    raise TypeError(
+        "`evaluate` must return a float or a dict with a 'reward' key, but got "
+        f"{text if len(text) <= 80 else text[:77] + '...'}"
+    )
+
+
+class Evaluation:
+    """The space and the evaluator, run on token sequences.
+
+    The codec is compiled on first use in each process and never pickled.
+
+    Args:
+        space: The search space (or its codec, when used in-process only).
+        evaluate: A callable of a built model, or of the tokens / DNA when
+            declared with ``sn.evaluator(input=...)``.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> evaluation = Evaluation({"k": sn.oneof([3, 5])}, lambda model: model["k"] / 10)
+        >>> outcome = evaluation.run(Task(trial_id=0, tokens=[1]))
+        >>> outcome.status, outcome.reward
+        ('completed', 0.5)
+        >>> evaluation.run(Task(trial_id=1, tokens=[7])).error.split(":")[0]
+        'ValueError'
+    """
+
+    def __init__(self, space: Any, evaluate: Callable[[Any], Any]) -> None:
+        if not callable(evaluate):
+            raise TypeError(f"`evaluate` must be callable, but got {evaluate!r}")
+        self.input = input_of(evaluate)
+        self.space = space.space if isinstance(space, Codec) else space
+        self.evaluate = evaluate
+        self._codec = space if isinstance(space, Codec) else None
+        self.worker = "driver"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_codec"] = None
+        return state
+
+    @property
+    def codec(self) -> Codec:
+        if self._codec is None:
+            self._codec = encode(self.space)
+        return self._codec
+
+    def run(self, task: Task, *, timeout: float | None = None) -> Outcome:
+        """Runs one task; every exception becomes a failed outcome.
+
+        Args:
+            task: The task.
+            timeout: In-process time limit in seconds (``SIGALRM``; main thread
+                on POSIX only), or None.
+        """
+        started, start = time.time(), time.perf_counter()
+        outcome = Outcome(task.trial_id, FAILED, started=started, worker=self.worker)
+        out_of_memory = False
+        alarm = _Alarm(timeout)
+        try:
+            with alarm, _seeded(task.seed):
+                argument = self._argument(task.tokens)
+                value = self.evaluate(argument)
+                del argument
+                outcome.reward, outcome.metrics = normalize_result(value)
+                outcome.status = COMPLETED
+        except TrialTimeout:
+            pass
+        except Exception as e:  # a failing child must never stop the search
+            outcome.error = f"{type(e).__qualname__}: {e}"
+            outcome.traceback = traceback.format_exc()
+            out_of_memory = isinstance(e, torch.cuda.OutOfMemoryError)
+        if alarm.fired:  # Also when code caught the interruption and went on.
+            outcome.status, outcome.reward, outcome.metrics = FAILED, None, {}
+            outcome.error = (
+                f"TimeoutError: trial {task.trial_id} ran past its time limit of {timeout:g} s"
+            )
+        if out_of_memory and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()  # The failed child's tensors are gone with its frames.
+        outcome.duration = time.perf_counter() - start
+        return outcome
+
+    def _argument(self, tokens: list[int]) -> Any:
+        if self.input == "tokens":
+            self.codec.validate(tokens)
+            return list(tokens)
+        if self.input == "dna":
+            return self.codec.from_tokens(tokens)
+        return self.codec.materialize(tokens)
+
+
+def _importing(frame: Any) -> bool:
+    """Whether an import is running in ``frame`` or one of its callers."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Seeds torch's CPU generator for the block and restores its state afterwards."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
+class _Alarm:
+    """``SIGALRM`` after ``seconds`` raises :class:`TrialTimeout` in the block; ``fired``
+    tells afterwards whether the limit passed (also when the block caught the
+    exception, or ended before it could be raised).
+
+    It never interrupts an import: torch imports many modules lazily, on first use,
+    and a library that catches the interruption would keep a half-initialised
+    module that fails every later trial. While an import is on the stack, raising is
+    put off by :data:`_IMPORT_RETRY` seconds, up to :data:`_IMPORT_GRACE` in all.
+    """
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.fired = False
+        self._previous: Any = None
+        self._deferred = 0.0
+
+    def _expire(self, signum: int, frame: Any) -> None:
+        del signum
+        self.fired = True
+        if self._deferred < _IMPORT_GRACE and _importing(frame):
+            self._deferred += _IMPORT_RETRY
+            signal.setitimer(signal.ITIMER_REAL, _IMPORT_RETRY)
+            return
+        raise TrialTimeout()
+
+    def __enter__(self) -> _Alarm:
+        if self.seconds is None:
+            return self
+        if threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "setitimer"
+        ):
+            raise RuntimeError(
+                "an inline per-trial time limit needs the main thread on a POSIX system; "
+                "use executor='process' instead"
+            )
+        self._previous = signal.signal(signal.SIGALRM, self._expire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+
+# ---------------------------------------------------------------------- pickling
+
+
+def resolve_main(qualname: str) -> Any:
+    """The object named ``qualname`` in ``__main__`` (used when unpickling)."""
+    value: Any = sys.modules["__main__"]
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, plus two rules for search spaces.
+
+    * A ``sn.symbolize(SomeClass)`` factory of a published class (whose
+      ``__qualname__`` names the class, not the factory) is rebuilt by calling
+      ``sn.symbolize(SomeClass)`` again on loading.
+    * With ``main_by_reference``, named classes and functions of ``__main__`` go
+      by reference: spawned worker processes re-import the main script, so they
+      find them (symbolized classes cannot be pickled by value).
+    """
+
+    def __init__(self, file: io.BytesIO, *, main_by_reference: bool) -> None:
+        super().__init__(file)
+        self.main_by_reference = main_by_reference
+
+    def reducer_override(self, obj: Any) -> Any:
+        if inspect.isfunction(obj) and is_symbolized(obj):
+            wrapped = getattr(obj, "__wrapped__", None)
+            if isinstance(wrapped, type) and not is_symbolized(wrapped):
+                return symbolize, (wrapped,)
+        if self.main_by_reference and (isinstance(obj, type) or callable(obj)):
+            qualname = getattr(obj, "__qualname__", None)
+            if (
+                getattr(obj, "__module__", None) == "__main__"
+                and isinstance(qualname, str)
+                and "<" not in qualname
+            ):
+                try:
+                    if resolve_main(qualname) is obj:
+                        return resolve_main, (qualname,)
+                except AttributeError:
+                    pass
+        return super().reducer_override(obj)
+
+
+def dumps(value: Any, *, main_by_reference: bool) -> bytes:
+    """Pickles ``value`` with cloudpickle (see :class:`_Pickler`).
+
+    Raises:
+        TypeError: With advice, if it cannot be pickled.
+    """
+    main = sys.modules.get("__main__")
+    by_reference = main_by_reference and getattr(main, "__file__", None) is not None
+    try:
+        buffer = io.BytesIO()
+        _Pickler(buffer, main_by_reference=by_reference).dump(value)
+        return buffer.getvalue()
+    except Exception as e:  # reported with advice
+        raise TypeError(
+            "the space and `evaluate` must be picklable to be sent to workers, but pickling "
+            f"failed: {type(e).__name__}: {e}. Define classes and functions in an importable "
+            "module (not an interactive session), or run with workers=1 and executor='inline'"
+        ) from e

@@ -1,0 +1,473 @@
+"""``sn.search``: the search loop, its failure policy, persistence and resume.
+
+The driver process holds the algorithm. It proposes as soon as a worker is
+free, hands tasks to an executor (:mod:`symbolic_nas.tuner.executors.local`), gives
+feedback in whatever order trials finish, journals every event to the run
+directory (:mod:`symbolic_nas.storage.rundir`) and calls the callbacks. Workers only
+build and evaluate children.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import importlib.metadata
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from symbolic_nas import algorithms as _algorithms
+from symbolic_nas.space.codec import Codec, encode
+from symbolic_nas.storage.rundir import (
+    END,
+    PROPOSE,
+    RUN,
+    START,
+    STOP,
+    ResumeError,
+    Run,
+    read_history,
+    replay,
+    space_fingerprint,
+)
+from symbolic_nas.storage.rundir import (
+    LOST as LOST_EVENT,
+)
+from symbolic_nas.storage.trial import FAILED, RUNNING, SearchResult, Trial
+from symbolic_nas.tuner.callbacks import Callback, SearchContext
+from symbolic_nas.tuner.evaluation import COMPLETED, LOST, Evaluation, Outcome, Task
+from symbolic_nas.tuner.evaluators import input_of
+from symbolic_nas.tuner.executors.local import (
+    Executor,
+    InlineExecutor,
+    ProcessExecutor,
+    visible_gpus,
+)
+from symbolic_nas.tuner.options import CallbackList, SearchOptions
+
+__all__ = ["ResumeError", "TooManyFailuresError", "run", "trial_seed"]
+
+# Settings a resumed run must share with the run it continues.
+_MUST_MATCH = ("algorithm", "seed", "failure_reward", "evaluator_input")
+
+
+class TooManyFailuresError(RuntimeError):
+    """Too many trials failed in a row; the run stopped (it can be resumed)."""
+
+
+def trial_seed(seed: int | None, trial_id: int) -> int | None:
+    """The torch seed of a trial's evaluation: a hash of the search seed and the trial id.
+
+    Example:
+        >>> trial_seed(0, 3) == trial_seed(0, 3) != trial_seed(1, 3)
+        True
+        >>> trial_seed(None, 3) is None
+        True
+    """
+    if seed is None:
+        return None
+    digest = hashlib.sha256(f"symbolic_nas:{seed}:{trial_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def run(
+    space: Any,
+    evaluate: Callable[[Any], Any],
+    options: SearchOptions,
+    *,
+    default_callbacks: Callable[[SearchOptions], Sequence[Callback]] | None = None,
+) -> SearchResult:
+    """Runs one session of a search with already validated options.
+
+    This is the tuner's entry point; :func:`symbolic_nas.search` validates its
+    keyword arguments into ``options`` and passes the review layer's callbacks
+    (TensorBoard, progress bar) as ``default_callbacks``, so the tuner never
+    imports the review layer.
+
+    Args:
+        space: The search space, or its :class:`~symbolic_nas.space.codec.Codec`.
+        evaluate: The evaluator (see :func:`symbolic_nas.search`).
+        options: The validated options.
+        default_callbacks: Builds the callbacks that run before ``options.callbacks``.
+
+    Returns:
+        The :class:`~symbolic_nas.storage.trial.SearchResult`.
+    """
+    if not callable(evaluate):
+        raise ValueError(f"`evaluate` must be callable, but got {evaluate!r}")
+    codec = space if isinstance(space, Codec) else encode(space)
+    defaults = list(default_callbacks(options)) if default_callbacks is not None else []
+    return _Search(codec, evaluate, options, defaults).run()
+
+
+class _Search:
+    """One session of a search (a fresh run or a resumed one)."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        evaluate: Callable[[Any], Any],
+        options: SearchOptions,
+        default_callbacks: list[Callback],
+    ) -> None:
+        self.codec = codec
+        self.default_callbacks = default_callbacks
+        self.evaluate = evaluate
+        self.options = options
+        self.fingerprint = space_fingerprint(codec)
+        self.run_storage = Run(options.run_dir)
+        self.algorithm = _algorithms.get(
+            options.algorithm,
+            **(
+                {}
+                if isinstance(options.algorithm, _algorithms.Algorithm)
+                else {"seed": options.seed}
+            ),
+        )
+        self.finished: dict[int, Trial] = {}
+        self.finished_order: list[Trial] = []
+        self.active: dict[int, Trial] = {}
+        self.queue: collections.deque[Trial] = collections.deque()
+        self.attempts: dict[int, int] = {}
+        self.consecutive_failures = 0
+        self.recent_errors: collections.deque[str] = collections.deque(maxlen=3)
+        self.consistent = True
+        self.last_checkpoint = 0.0
+        self.resumed = False
+        self.history_sessions = 0
+
+    # ------------------------------------------------------------------ config
+
+    def _config(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "version": _version(),
+            "space": {
+                "fingerprint": self.fingerprint,
+                "num_decisions": self.codec.num_decisions,
+                "space_size": self.codec.space_size,
+            },
+            "algorithm": self.algorithm.name,
+            "seed": o.seed,
+            "num_trials": o.num_trials,
+            "failure_reward": o.failure_reward,
+            "evaluator_input": input_of(self.evaluate),
+            "evaluator": _qualified_name(self.evaluate),
+            "metadata": o.metadata,
+        }
+
+    def _prepare(self) -> None:
+        """Starts a new run, or restores a resumed one from its directory."""
+        o, run = self.options, self.run_storage
+        config = self._config()
+        self.algorithm.setup(self.codec, budget=o.num_trials)
+        if run.holds_run():
+            if not o.resume:
+                raise ValueError(
+                    f"`run_dir` {o.run_dir!r} already holds a run; pass resume=True to continue "
+                    "it, or choose another run_dir (it is never overwritten)"
+                )
+            self._restore(config)
+        elif not run.is_empty():
+            raise ValueError(
+                f"`run_dir` must be empty or missing for a new run, but {o.run_dir!r} has files "
+                "and no run"
+            )
+        else:
+            run.write_config(config)
+            run.read_journal()
+        session = self.history_sessions + 1 if self.resumed else 1
+        run.append(
+            {
+                "event": RUN,
+                "session": session,
+                "resumed": self.resumed,
+                "num_trials": o.num_trials,
+                "time": time.time(),
+                "pid": os.getpid(),
+            }
+        )
+        self._checkpoint(force=True)
+
+    def _restore(self, config: dict[str, Any]) -> None:
+        run = self.run_storage
+        old = run.read_config()
+        if old.get("space", {}).get("fingerprint") != self.fingerprint:
+            raise ResumeError(
+                f"`run_dir` {self.options.run_dir!r} holds a run of another space (its "
+                f"fingerprint is {old.get('space', {}).get('fingerprint')}, this space's is "
+                f"{self.fingerprint}); resume it with the same space, or use a new run_dir"
+            )
+        differences = [
+            f"{key}: {old.get(key)!r} in the run, {config[key]!r} now"
+            for key in _MUST_MATCH
+            if old.get(key) != config[key]
+        ]
+        if differences:
+            raise ResumeError(
+                f"`run_dir` {self.options.run_dir!r} holds a run with an incompatible "
+                f"configuration ({'; '.join(differences)}); resume it with the same settings, "
+                "or use a new run_dir"
+            )
+        if old.get("num_trials") != config["num_trials"]:
+            run.write_config(
+                {
+                    **{k: v for k, v in old.items() if k != "format"},
+                    "num_trials": config["num_trials"],
+                }
+            )
+        records = run.read_journal()
+        checkpoint = run.load_checkpoint()
+        if checkpoint is not None and checkpoint.get("fingerprint") != self.fingerprint:
+            raise ResumeError("the checkpoint in `run_dir` belongs to another space")
+        history = read_history(records, self.codec)
+        self.history_sessions = history.sessions
+        replaced = replay(self.algorithm, records, checkpoint)
+        self.resumed = True
+        for trial in history.finished.values():  # In finishing order.
+            self.finished[trial.id] = trial
+            self.finished_order.append(trial)
+        self.attempts = dict(history.attempts)
+        for proposal in replaced:
+            self.consistent = False
+            run.append(_propose_record(proposal, replaces=True))
+            self.consistent = True
+        outstanding = {p.id: p for p in self.algorithm.outstanding}
+        unfinished = set(history.unfinished) | set(outstanding)
+        for trial_id in sorted(unfinished):
+            proposal = outstanding.get(trial_id)
+            if proposal is None:
+                raise ResumeError(
+                    f"trial {trial_id} is unfinished in the journal but the restored algorithm "
+                    "did not propose it; the checkpoint does not match the journal"
+                )
+            if trial_id not in history.proposals:
+                run.append(_propose_record(proposal))
+            self.queue.append(Trial(proposal.id, list(proposal.tokens), codec=self.codec))
+
+    # ------------------------------------------------------------------ loop
+
+    def _make_executor(self) -> Executor:
+        o = self.options
+        kind = o.executor
+        if isinstance(kind, Executor):
+            return kind
+        if kind == "auto":
+            kind = "inline" if o.workers == 1 else "process"
+        if kind == "inline":
+            if o.workers not in (1, "auto"):
+                raise ValueError(
+                    f"`workers` must be 1 with executor='inline', but got {o.workers!r}"
+                )
+            return InlineExecutor(trial_timeout=o.trial_timeout)
+        if kind == "process":
+            gpus = visible_gpus() if o.gpus is None else o.gpus
+            workers = o.workers if o.workers != "auto" else (len(gpus) or _cpu_count())
+            return ProcessExecutor(
+                workers=workers, gpus=gpus, threads=o.worker_threads, trial_timeout=o.trial_timeout
+            )
+        from symbolic_nas.tuner.executors.ray_actors import RayExecutor
+
+        return RayExecutor(
+            workers=o.workers,
+            gpus_per_trial=o.gpus_per_trial,
+            threads=o.worker_threads,
+            trial_timeout=o.trial_timeout,
+        )
+
+    def run(self) -> SearchResult:
+        o = self.options
+        callbacks = self._callbacks()
+        self._prepare()
+        context = SearchContext(
+            codec=self.codec,
+            algorithm=self.algorithm,
+            num_trials=o.num_trials,
+            run_dir=o.run_dir,
+            trials=list(self.finished_order),
+            start_time=time.time(),
+            config=self.run_storage.read_config(),
+            resumed=self.resumed,
+        )
+        self.context = context
+        reason = "error"
+        executor: Executor | None = None
+        try:
+            callbacks("on_search_start", context)
+            if len(self.finished) < o.num_trials:
+                executor = self._make_executor()
+                executor.start(Evaluation(self.codec, self.evaluate))
+                self._loop(executor, callbacks)
+            reason = "completed"
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            raise
+        except TooManyFailuresError:
+            reason = "too_many_failures"
+            raise
+        finally:
+            if executor is not None:
+                executor.close()
+            if self.consistent:
+                self._checkpoint(force=True)
+            self.run_storage.append(
+                {"event": STOP, "reason": reason, "time": time.time()}, durable=True
+            )
+            result = self._result()
+            callbacks("on_search_end", result, context)
+            self.run_storage.close()
+        return result
+
+    def _callbacks(self) -> CallbackList:
+        return CallbackList(self.default_callbacks + self.options.callbacks)
+
+    def _loop(self, executor: Executor, callbacks: CallbackList) -> None:
+        o = self.options
+        while True:
+            while (
+                executor.free_slots() > 0 and len(self.finished) + len(self.active) < o.num_trials
+            ):
+                trial = self.queue.popleft() if self.queue else self._propose()
+                self._start(trial, executor, callbacks)
+            if not self.active:
+                return
+            for outcome in executor.wait(timeout=1.0):
+                self._finish(outcome, callbacks)
+
+    def _propose(self) -> Trial:
+        self.consistent = False
+        proposal = self.algorithm.propose()
+        self.run_storage.append(_propose_record(proposal))
+        self.consistent = True
+        self._checkpoint()
+        return Trial(proposal.id, list(proposal.tokens), codec=self.codec)
+
+    def _start(self, trial: Trial, executor: Executor, callbacks: CallbackList) -> None:
+        attempt = self.attempts.get(trial.id, 0) + 1
+        self.attempts[trial.id] = attempt
+        task = Task(trial.id, trial.tokens, trial_seed(self.options.seed, trial.id), attempt)
+        worker = executor.submit(task)
+        trial.status, trial.attempts, trial.worker = RUNNING, attempt, worker
+        trial.started = time.time()
+        self.run_storage.append(
+            {
+                "event": START,
+                "trial": trial.id,
+                "attempt": attempt,
+                "worker": worker,
+                "time": trial.started,
+            }
+        )
+        self.active[trial.id] = trial
+        callbacks("on_trial_start", trial, self.context)
+
+    def _finish(self, outcome: Outcome, callbacks: CallbackList) -> None:
+        trial = self.active.pop(outcome.trial_id, None)
+        if trial is None:
+            return
+        if outcome.status == LOST:
+            if trial.attempts <= self.options.max_retries:
+                self.run_storage.append(
+                    {
+                        "event": LOST_EVENT,
+                        "trial": trial.id,
+                        "attempt": trial.attempts,
+                        "error": outcome.error,
+                        "time": time.time(),
+                    }
+                )
+                self.queue.appendleft(trial)
+                return
+            outcome.error = (
+                f"{outcome.error} (attempt {trial.attempts} of {self.options.max_retries + 1})"
+            )
+            outcome.status = FAILED
+        trial.status = COMPLETED if outcome.status == COMPLETED else FAILED
+        trial.reward = outcome.reward if trial.status == COMPLETED else None
+        trial.metrics = dict(outcome.metrics)
+        trial.error, trial.traceback = outcome.error, outcome.traceback
+        trial.started, trial.duration = outcome.started, outcome.duration
+        trial.worker = outcome.worker or trial.worker
+        feedback = trial.reward if trial.status == COMPLETED else self.options.failure_reward
+        proposal = {p.id: p for p in self.algorithm.outstanding}[trial.id]
+        self.consistent = False
+        self.run_storage.append(
+            {"event": END, "trial": trial.to_record(), "feedback": feedback}, durable=True
+        )
+        self.algorithm.feedback(proposal, feedback)
+        self.consistent = True
+        self.finished[trial.id] = trial
+        self.finished_order.append(trial)
+        self.context.trials.append(trial)
+        self._checkpoint()
+        callbacks("on_trial_end", trial, self.context)
+        self._count_failure(trial)
+
+    def _count_failure(self, trial: Trial) -> None:
+        limit = self.options.max_consecutive_failures
+        if trial.status == COMPLETED:
+            self.consecutive_failures = 0
+            return
+        self.consecutive_failures += 1
+        self.recent_errors.append(f"trial {trial.id}: {trial.error}")
+        if limit is not None and self.consecutive_failures >= limit:
+            raise TooManyFailuresError(
+                f"{self.consecutive_failures} trials failed in a row "
+                f"(max_consecutive_failures={limit}); the run stopped. Last errors:\n  "
+                + "\n  ".join(self.recent_errors)
+                + (
+                    "\nFix the cause and continue with resume=True (finished trials are kept)."
+                    if self.options.run_dir is not None
+                    else "\nFix the cause and search again (give run_dir to be able to resume)."
+                )
+            )
+
+    def _checkpoint(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_checkpoint < self.options.checkpoint_interval:
+            return
+        self.run_storage.save_checkpoint(self.algorithm.state_dict(), self.fingerprint)
+        self.last_checkpoint = now
+
+    def _result(self) -> SearchResult:
+        return SearchResult(
+            trials=sorted(self.finished.values(), key=lambda t: t.id),
+            codec=self.codec,
+            run_dir=self.options.run_dir,
+            algorithm=self.algorithm.name,
+        )
+
+
+def _propose_record(proposal: Any, *, replaces: bool = False) -> dict[str, Any]:
+    record = {
+        "event": PROPOSE,
+        "trial": proposal.id,
+        "tokens": list(proposal.tokens),
+        "version": proposal.version,
+        "meta": dict(proposal.meta),
+        "time": time.time(),
+    }
+    if replaces:
+        record["replaces"] = True
+    return record
+
+
+def _qualified_name(fn: Any) -> str:
+    target = fn if hasattr(fn, "__qualname__") else type(fn)
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("symbolic-nas")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
