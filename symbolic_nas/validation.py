@@ -49,8 +49,10 @@ class InvalidParameterError(ValueError, TypeError):
     """An argument breaks its declared constraints (both a ``ValueError`` and a ``TypeError``).
 
     Example:
-        >>> issubclass(InvalidParameterError, ValueError), issubclass(InvalidParameterError, TypeError)
-        (True, True)
+        >>> issubclass(InvalidParameterError, ValueError)
+        True
+        >>> issubclass(InvalidParameterError, TypeError)
+        True
     """
 
 
