@@ -26,12 +26,13 @@ from typing import Any, ClassVar
 import pyglove as pg
 
 from symbolic_nas.space.codec import Codec
+from symbolic_nas.space.dna import LazyDNA
 
 __all__ = ["Algorithm", "Proposal", "available", "get", "register"]
 
 
 @dataclasses.dataclass(eq=False)
-class Proposal:
+class Proposal(LazyDNA):
     """Tokens handed out by an algorithm and awaiting feedback.
 
     Attributes:
@@ -39,6 +40,7 @@ class Proposal:
         tokens: The token sequence.
         version: The policy version (number of updates) that produced it.
         meta: JSON-able algorithm data (e.g. the log-probability at sampling time).
+        codec: The codec of the tokens, which :attr:`dna` needs.
     """
 
     id: int
@@ -46,16 +48,6 @@ class Proposal:
     version: int = 0
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     codec: Codec | None = dataclasses.field(default=None, repr=False)
-    _dna: pg.DNA | None = dataclasses.field(default=None, repr=False)
-
-    @property
-    def dna(self) -> pg.DNA:
-        """The ``pg.DNA`` of the tokens, built on first access (it costs milliseconds)."""
-        if self._dna is None:
-            if self.codec is None:
-                raise ValueError(f"proposal {self.id} has no codec to build its DNA with")
-            self._dna = self.codec.from_tokens(self.tokens)
-        return self._dna
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (without the codec)."""

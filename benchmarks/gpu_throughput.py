@@ -107,7 +107,8 @@ def tuner_children(epochs: int, repeats: int) -> list[dict[str, Any]]:
         gpus=["0"],
         progress=False,
     )
-    assert all(t.status == "completed" for t in result.trials), [t.error for t in result.trials]
+    errors = [t.error for t in result.trials if t.status != sn.TrialStatus.COMPLETED]
+    assert not errors, errors
     return [t.metrics for t in result.trials]
 
 

@@ -220,7 +220,7 @@ def _search_records(bench: NasBench201, algorithm: str, seed: int, trials: int) 
     )
     records = []
     for trial in result.trials:  # Sorted by id: the order of the proposals.
-        if trial.status != "completed":
+        if trial.status != sn.TrialStatus.COMPLETED:
             raise RuntimeError(f"{algorithm} seed {seed} trial {trial.id} failed: {trial.error}")
         records.append({**trial.metrics, "reward": trial.reward})
     return records

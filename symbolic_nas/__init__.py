@@ -42,7 +42,7 @@ from symbolic_nas.space import (
     subset,
     symbolize,
 )
-from symbolic_nas.storage import SearchResult, Trial
+from symbolic_nas.storage import SearchResult, Trial, TrialStatus
 from symbolic_nas.training import Trainer
 from symbolic_nas.tuner import evaluator
 
@@ -57,6 +57,7 @@ __all__ = [
     "Step",
     "Trainer",
     "Trial",
+    "TrialStatus",
     "annotate",
     "encode",
     "evaluator",

@@ -341,7 +341,8 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
 
     Reads only the config and the journal (the space need not be importable).
     """
-    from symbolic_nas.storage.rundir import Run, read_history
+    from symbolic_nas.storage.records import read_history
+    from symbolic_nas.storage.rundir import Run
     from symbolic_nas.storage.trial import SearchResult
 
     run = Run(run_dir)

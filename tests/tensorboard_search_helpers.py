@@ -11,7 +11,7 @@ import symbolic_nas as sn
 from symbolic_nas import algorithms
 from symbolic_nas.algorithms.random_search import RandomSearch
 from symbolic_nas.space.codec import Codec
-from symbolic_nas.storage.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 
 
@@ -75,11 +75,12 @@ def fake_search(
         for callback in callbacks:
             callback.on_trial_start(trial, context)
         if fail_every and trial_id % fail_every == fail_every - 1:
-            trial.status, trial.error = FAILED, "Traceback ...\nRuntimeError: out of memory"
+            trial.status = TrialStatus.FAILED
+            trial.error = "Traceback ...\nRuntimeError: out of memory"
             algorithm.feedback(proposal, None)
         else:
             reward = reward_of(trial.tokens)
-            trial.status, trial.reward = COMPLETED, reward
+            trial.status, trial.reward = TrialStatus.COMPLETED, reward
             trial.metrics = {"accuracy": reward, "params": 1000 + trial_id, "note": "ok"}
             algorithm.feedback(proposal, reward)
         trial.duration = 0.001

@@ -10,6 +10,8 @@ from torch import nn
 
 import symbolic_nas as sn
 from symbolic_nas.storage.journal import JournalStorage
+from symbolic_nas.storage.records import EventKind, event_of
+from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.executors.local import ProcessExecutor, WorkerError
 
 SCRIPT = ("ok", "raise", "nan", "oom", "crash", "sleep", "ok", "ok", "ok", "ok")
@@ -45,7 +47,7 @@ def _by_behaviour(result):
 def test_every_trial_finishes_exactly_once(faulty_run):
     result, records = faulty_run
     assert [t.id for t in result.trials] == list(range(len(SCRIPT)))
-    ends = [r["trial"]["id"] for r in records if r["event"] == "end"]
+    ends = [r["trial"]["id"] for r in records if event_of(r) is EventKind.END]
     assert sorted(ends) == list(range(len(SCRIPT)))
 
 
@@ -56,13 +58,17 @@ def test_faults_in_children_fail_only_their_trials(faulty_run):
     assert trials["nan"].error.startswith("NonFiniteLossError: training loss is nan")
     assert trials["oom"].error.startswith("OutOfMemoryError: CUDA out of memory")
     assert "Traceback" in trials["oom"].traceback
-    assert all(t.status == "completed" for t in result.trials if h.BEHAVIOURS[t.tokens[0]] == "ok")
+    assert all(
+        t.status is TrialStatus.COMPLETED
+        for t in result.trials
+        if h.BEHAVIOURS[t.tokens[0]] == "ok"
+    )
 
 
 def test_a_trial_past_its_time_limit_fails_and_its_worker_is_replaced(faulty_run):
     result, _ = faulty_run
     slow = _by_behaviour(result)["sleep"]
-    assert slow.status == "failed"
+    assert slow.status is TrialStatus.FAILED
     assert slow.error.startswith("TimeoutError: trial 5 ran past its time limit of 4 s;")
     assert "was killed and replaced" in slow.error
     assert 3.5 < slow.duration < 30  # Cut off long before its 60 s sleep.
@@ -71,8 +77,8 @@ def test_a_trial_past_its_time_limit_fails_and_its_worker_is_replaced(faulty_run
 def test_a_worker_killed_mid_trial_is_replaced_and_the_trial_retried(faulty_run):
     result, records = faulty_run
     crashed = _by_behaviour(result)["crash"]
-    assert crashed.status == "completed" and crashed.attempts == 2
-    lost = [r for r in records if r["event"] == "lost"]
+    assert crashed.status is TrialStatus.COMPLETED and crashed.attempts == 2
+    lost = [r for r in records if event_of(r) is EventKind.LOST]
     assert [r["trial"] for r in lost].count(crashed.id) == 1
     assert "exited with code -9 mid-trial" in lost[0]["error"]
 

@@ -15,6 +15,7 @@ import tuner_helpers as h
 
 import symbolic_nas as sn
 from symbolic_nas.storage.journal import JournalStorage
+from symbolic_nas.storage.records import EventKind, event_of
 
 HELPERS = pathlib.Path(h.__file__)
 NUM_TRIALS = 60
@@ -26,7 +27,7 @@ def _records(run_dir: pathlib.Path) -> list[dict]:
 
 
 def _ends(records: list[dict]) -> list[dict]:
-    return [r["trial"] for r in records if r["event"] == "end"]
+    return [r["trial"] for r in records if event_of(r) is EventKind.END]
 
 
 def _alive(pid: int) -> bool:
@@ -58,7 +59,7 @@ def _kill_driver_mid_run(
     time.sleep(rng.uniform(0.0, 0.3))
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    session_starts = [r for r in _records(run_dir) if r["event"] == "start"]
+    session_starts = [r for r in _records(run_dir) if event_of(r) is EventKind.START]
     return {int(m) for r in session_starts for m in re.findall(r"pid (\d+)", r["worker"])}
 
 
@@ -99,7 +100,7 @@ def test_driver_sigkilled_at_random_points_loses_and_repeats_nothing(tmp_path):
     ends = _ends(records)
     assert sorted(e["id"] for e in ends) == list(range(NUM_TRIALS))
     assert all(first_seen[i] == e for e in ends if (i := e["id"]) in first_seen)
-    assert sum(r["event"] == "run" for r in records) == 5
+    assert sum(event_of(r) is EventKind.RUN for r in records) == 5
     rerun = [e for e in ends if e["attempts"] > 1]
     assert rerun, "no kill landed mid-trial"
 

@@ -11,7 +11,7 @@ from tensorboard_search_helpers import conditional_space, fake_search
 import symbolic_nas as sn
 from symbolic_nas import algorithms
 from symbolic_nas.review.progress import ProgressCallback
-from symbolic_nas.storage.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import SearchContext
 
 
@@ -48,7 +48,7 @@ def test_postfix_before_any_completed_trial():
     context = SearchContext(codec=codec, algorithm=algorithms.get("random"), num_trials=4)
     bar.on_search_start(context)
     assert bar.bar.total == 4
-    bar.on_trial_end(Trial(0, [0], status=FAILED, error="x"), context)
+    bar.on_trial_end(Trial(0, [0], status=TrialStatus.FAILED, error="x"), context)
     bar.on_search_end(SearchResult([]), context)
     line = _last_line(out.getvalue())
     assert "1/4" in line and "best=-, failed=1" in line
@@ -82,8 +82,8 @@ def test_completed_trial_without_finite_reward_is_not_best(codec):
     bar = ProgressCallback(total=2, disable=False, file=out)
     context = SearchContext(codec=codec, algorithm=algorithms.get("random"), num_trials=2)
     bar.on_search_start(context)
-    bar.on_trial_end(Trial(0, [0], status=COMPLETED, reward=float("nan")), context)
-    bar.on_trial_end(Trial(1, [0], status=COMPLETED, reward=0.25), context)
+    bar.on_trial_end(Trial(0, [0], status=TrialStatus.COMPLETED, reward=float("nan")), context)
+    bar.on_trial_end(Trial(1, [0], status=TrialStatus.COMPLETED, reward=0.25), context)
     bar.on_search_end(SearchResult([]), context)
     assert "best=0.25, failed=0" in _last_line(out.getvalue())
 

@@ -9,6 +9,7 @@ import pytest
 import tuner_helpers as h
 
 import symbolic_nas as sn
+from symbolic_nas.storage.trial import TrialStatus
 
 ray = pytest.importorskip("ray")
 
@@ -47,9 +48,9 @@ def test_a_search_on_ray_actors_survives_faults(ray_session, tmp_path):
     trials = {h.BEHAVIOURS[t.tokens[0]]: t for t in result.trials}
     assert trials["raise"].error.startswith("ValueError: injected failure")
     crashed = trials["crash"]
-    assert crashed.status == "completed" and crashed.attempts == 2  # Its actor died once.
+    assert crashed.status is TrialStatus.COMPLETED and crashed.attempts == 2  # Its actor died once.
     assert trials["sleep"].error.startswith("TimeoutError: trial 3 ran past its time limit of 4 s")
-    completed = [t for t in result.trials if t.status == "completed"]
+    completed = [t for t in result.trials if t.status is TrialStatus.COMPLETED]
     assert len(completed) == 6 and all(t.worker.startswith("ray-") for t in completed)
     assert {t.metrics["threads"] for t in completed} == {1}
     assert ray.is_initialized()  # A session the user started is left running.

@@ -11,6 +11,8 @@ import tuner_helpers as h
 
 import symbolic_nas as sn
 from symbolic_nas.storage.journal import JournalStorage
+from symbolic_nas.storage.records import EventKind as E
+from symbolic_nas.storage.records import event_of
 from symbolic_nas.storage.rundir import (
     CHECKPOINT,
     CONFIG,
@@ -19,6 +21,7 @@ from symbolic_nas.storage.rundir import (
     Run,
     space_fingerprint,
 )
+from symbolic_nas.storage.trial import TrialStatus
 
 
 def _search(run_dir, **kwargs):
@@ -37,7 +40,7 @@ def _search(run_dir, **kwargs):
 
 
 def _events(run_dir):
-    return [r["event"] for r in JournalStorage(run_dir / JOURNAL).read()]
+    return [event_of(r) for r in JournalStorage(run_dir / JOURNAL).read()]
 
 
 def _as_records(result):
@@ -53,8 +56,8 @@ def test_a_run_directory_holds_config_journal_and_checkpoint(tmp_path):
     assert config["space"]["fingerprint"] == space_fingerprint(result.codec)
     assert config["evaluator"] == "tuner_helpers:token_reward"
     assert config["evaluator_input"] == "tokens" and config["metadata"] == {"note": "hello"}
-    assert _events(run_dir) == ["run"] + ["propose", "start", "end"] * 3 + ["stop"]
-    ends = [r for r in JournalStorage(run_dir / JOURNAL).read() if r["event"] == "end"]
+    assert _events(run_dir) == [E.RUN] + [E.PROPOSE, E.START, E.END] * 3 + [E.STOP]
+    ends = [r for r in JournalStorage(run_dir / JOURNAL).read() if event_of(r) is E.END]
     assert [r["trial"]["reward"] for r in ends] == [t.reward for t in result.trials]
     checkpoint = torch.load(run_dir / CHECKPOINT, weights_only=True)
     assert checkpoint["position"] == len(_events(run_dir)) - 1  # All but the final "stop".
@@ -120,7 +123,7 @@ def test_an_interrupted_run_resumes_exactly(tmp_path):
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         _search(run_dir, num_trials=12, callbacks=[h.InterruptAt(5)])
-    assert _events(run_dir)[-1] == "stop"
+    assert _events(run_dir)[-1] is E.STOP
     resumed = _search(run_dir, num_trials=12, resume=True)
     assert _as_records(resumed) == _as_records(reference)
 
@@ -157,7 +160,7 @@ def test_replay_that_contradicts_a_finished_trial_is_refused(tmp_path):
     (run_dir / CHECKPOINT).unlink()  # Replay everything from the start...
     records = JournalStorage(run_dir / JOURNAL).read()
     for record in records:  # ...against a journal where trial 1 had other tokens.
-        if record["event"] == "propose" and record["trial"] == 1:
+        if event_of(record) is E.PROPOSE and record["trial"] == 1:
             record["tokens"] = [(t + 1) % 4 for t in record["tokens"]]
     (run_dir / JOURNAL).unlink()
     journal = JournalStorage(run_dir / JOURNAL)
@@ -185,14 +188,50 @@ def test_a_trial_that_was_running_is_run_again_once(tmp_path):
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         _search(run_dir, num_trials=6, callbacks=[InterruptOnStart()])
-    assert _events(run_dir)[-3:] == ["propose", "start", "stop"]
+    assert _events(run_dir)[-3:] == [E.PROPOSE, E.START, E.STOP]
     resumed = _search(run_dir, num_trials=6, resume=True)
     ends = [
-        r["trial"]["id"] for r in JournalStorage(run_dir / JOURNAL).read() if r["event"] == "end"
+        r["trial"]["id"] for r in JournalStorage(run_dir / JOURNAL).read() if event_of(r) is E.END
     ]
     assert ends == list(range(6))
     assert [t.attempts for t in resumed.trials] == [1, 1, 2, 1, 1, 1]
     assert _as_records(resumed) == _as_records(_search(tmp_path / "ref", num_trials=6))
+
+
+def test_a_journal_written_before_the_enums_resumes(tmp_path):
+    """Plain-string statuses and event kinds, as journals held them, resume unchanged."""
+    reference = _search(tmp_path / "ref", num_trials=5)
+    tokens = [json.dumps(t.tokens, separators=(",", ":")) for t in reference.trials]
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(tmp_path / "ref" / CONFIG, run_dir / CONFIG)
+    old = (
+        '{"event":"run","session":1,"resumed":false,"num_trials":5,"time":1.5,"pid":7}\n'
+        f'{{"event":"propose","trial":0,"tokens":{tokens[0]},"version":0,"meta":{{}},"time":1.5}}\n'
+        '{"event":"start","trial":0,"attempt":1,"worker":"driver","time":1.5}\n'
+        f'{{"event":"end","trial":{{"id":0,"tokens":{tokens[0]},"status":"completed",'
+        '"reward":123.0,"metrics":{"reward":123.0},"error":null,"attempts":1,"started":1.5,'
+        '"duration":0.25,"worker":"driver","traceback":null},"feedback":123.0}\n'
+        f'{{"event":"propose","trial":1,"tokens":{tokens[1]},"version":0,"meta":{{}},"time":1.5}}\n'
+        '{"event":"start","trial":1,"attempt":1,"worker":"driver","time":1.5}\n'
+        f'{{"event":"end","trial":{{"id":1,"tokens":{tokens[1]},"status":"failed",'
+        '"reward":null,"metrics":{},"error":"ValueError: old","attempts":1,"started":1.5,'
+        '"duration":0.25,"worker":"driver","traceback":null},"feedback":null}\n'
+        f'{{"event":"propose","trial":2,"tokens":{tokens[2]},"version":0,"meta":{{}},"time":1.5}}\n'
+        '{"event":"start","trial":2,"attempt":1,"worker":"driver","time":1.5}\n'
+    )  # The driver died while trial 2 ran; no checkpoint: everything is replayed.
+    (run_dir / JOURNAL).write_text(old)
+    resumed = _search(run_dir, num_trials=5, resume=True)
+    kept, failed, *rest = resumed.trials
+    assert [t.tokens for t in resumed.trials] == [t.tokens for t in reference.trials]
+    assert kept.status is TrialStatus.COMPLETED and kept.reward == 123.0
+    assert failed.status is TrialStatus.FAILED and failed.error == "ValueError: old"
+    assert _as_records(resumed)[2:] == _as_records(reference)[2:]
+    assert [t.attempts for t in rest] == [2, 1, 1]
+    text = (run_dir / JOURNAL).read_text()
+    assert text.startswith(old)  # Kept as it was; new records in the same format.
+    assert '"event":"run","session":2,"resumed":true' in text
+    assert text.count('"status":"completed"') == 4
 
 
 def test_space_fingerprint_masks_addresses_but_sees_labels():

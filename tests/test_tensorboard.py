@@ -32,7 +32,7 @@ from symbolic_nas.review.tensorboard import (
     trial_markdown,
     trial_run,
 )
-from symbolic_nas.storage.trial import COMPLETED, FAILED, SearchResult, Trial
+from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import SearchContext
 
 KEEP_ALL = {"scalars": 0, "tensors": 0}
@@ -125,16 +125,16 @@ def test_main_run_scalars_and_algorithm_statistics(logged):
     trials = context.trials
     accumulator = _read(logdir)
     steps = list(range(1, len(trials) + 1))
-    rewards = [(i + 1, t.reward) for i, t in enumerate(trials) if t.status == COMPLETED]
+    rewards = [(i + 1, t.reward) for i, t in enumerate(trials) if t.status == TrialStatus.COMPLETED]
     assert _scalars(accumulator, "search/reward") == [(s, pytest.approx(r)) for s, r in rewards]
     best, running = [], -math.inf
     for t in trials:
-        running = max(running, t.reward if t.status == COMPLETED else -math.inf)
+        running = max(running, t.reward if t.status == TrialStatus.COMPLETED else -math.inf)
         best.append(running)
     assert _scalars(accumulator, "search/best_reward") == [
         (s, pytest.approx(b)) for s, b in zip(steps, best)
     ]
-    failures = [sum(t.status == FAILED for t in trials[:i]) for i in steps]
+    failures = [sum(t.status == TrialStatus.FAILED for t in trials[:i]) for i in steps]
     assert _scalars(accumulator, "search/failures") == list(zip(steps, failures))
     assert failures[-1] == 5
     rates = _scalars(accumulator, "search/trials_per_second")
@@ -196,7 +196,7 @@ def test_one_session_per_trial_with_labels_metrics_status_and_text(logged, codec
         text = accumulator.Tensors("trial/architecture")[0].tensor_proto.string_val[0].decode()
         assert f"**trial {trial.id}**: {trial.status}" in text
         assert all(f"| {name} | {label} |" in text for name, label in labels.items())
-        if trial.status == COMPLETED:
+        if trial.status == TrialStatus.COMPLETED:
             assert end.status == api_pb2.STATUS_SUCCESS
             reward = [(trial.id, pytest.approx(trial.reward))]
             assert _scalars(accumulator, "trial/reward") == reward
@@ -223,7 +223,7 @@ def test_resume_appends_without_duplicating_records(tmp_path, codec):
     assert len(second.trials) == 14
     accumulator = _read(logdir)
     assert [s for s, _ in _scalars(accumulator, "search/failures")] == list(range(1, 15))
-    completed = [i + 1 for i, t in enumerate(second.trials) if t.status == COMPLETED]
+    completed = [i + 1 for i, t in enumerate(second.trials) if t.status == TrialStatus.COMPLETED]
     assert [s for s, _ in _scalars(accumulator, "search/reward")] == completed
     runs = os.listdir(os.path.join(logdir, "trials"))
     assert sorted(runs) == [f"{i:05d}" for i in range(14)]
@@ -277,8 +277,10 @@ def test_inactive_placeholder_never_collides_with_a_label(tmp_path):
 
 def test_trial_markdown_escapes_and_reports_invalid_tokens():
     codec = sn.encode({"op": sn.oneof(["a|b", "c"])})
-    assert "| op | a\\|b |" in trial_markdown(Trial(0, [0], status=COMPLETED, reward=1.0), codec)
-    text = trial_markdown(Trial(1, [5], status=FAILED, error="bad"), codec)
+    assert "| op | a\\|b |" in trial_markdown(
+        Trial(0, [0], status=TrialStatus.COMPLETED, reward=1.0), codec
+    )
+    text = trial_markdown(Trial(1, [5], status=TrialStatus.FAILED, error="bad"), codec)
     assert "invalid tokens: token at position 0 must be in [0, 2)" in text
     assert text.rstrip().endswith("```")
 
@@ -286,7 +288,7 @@ def test_trial_markdown_escapes_and_reports_invalid_tokens():
 def test_hooks_need_on_search_start_first(tmp_path, codec):
     callback = TensorBoardCallback(tmp_path)
     context = SearchContext(codec=codec, algorithm=algorithms.get("random"), num_trials=1)
-    trial = Trial(0, codec.random_tokens(0), status=COMPLETED, reward=reward_of([0]))
+    trial = Trial(0, codec.random_tokens(0), status=TrialStatus.COMPLETED, reward=reward_of([0]))
     with pytest.raises(RuntimeError, match="on_search_start must be called first"):
         callback.on_trial_end(trial, context)
 

@@ -22,7 +22,7 @@ from tensorboard_search_helpers import StatsRandomSearch, conditional_space, fak
 
 import symbolic_nas as sn
 from symbolic_nas.review.tensorboard import INACTIVE, TensorBoardCallback, trial_run
-from symbolic_nas.storage.trial import COMPLETED
+from symbolic_nas.storage.trial import TrialStatus
 
 NUM_TRIALS = 10
 STATUSES = ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"]
@@ -146,7 +146,7 @@ def test_hparams_api_lists_every_trial_with_its_decisions_and_metrics(search, se
         assert group["hparams"] == {d.name: labels.get(d.name, INACTIVE) for d in codec.decisions}
         (session,) = group["sessions"]
         values = {m["name"]["tag"]: m["value"] for m in session.get("metricValues", [])}
-        if trial.status == COMPLETED:
+        if trial.status == TrialStatus.COMPLETED:
             assert session["status"] == "STATUS_SUCCESS"
             assert values["trial/reward"] == pytest.approx(trial.reward)
             assert values["trial/params"] == 1000 + trial.id

@@ -15,6 +15,7 @@ from torch import nn
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
+from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.loop import TooManyFailuresError, trial_seed
 
 
@@ -26,7 +27,7 @@ def _search(space=None, evaluate=h.small_reward, **kwargs):
 def test_search_returns_every_trial_and_the_best():
     result = _search(num_trials=15)
     assert [t.id for t in result.trials] == list(range(15))
-    assert all(t.status == "completed" and t.error is None for t in result.trials)
+    assert all(t.status == TrialStatus.COMPLETED and t.error is None for t in result.trials)
     assert all(
         t.reward == h.small_reward(sn.materialize(h.small_space(), t.tokens)) for t in result.trials
     )
@@ -93,7 +94,7 @@ def test_evaluate_may_return_a_float_or_a_dict_of_metrics():
 )
 def test_a_bad_return_value_fails_the_trial_with_a_clear_error(value, error):
     result = _search(evaluate=lambda arch: value, num_trials=2, max_consecutive_failures=None)
-    assert [t.status for t in result.trials] == ["failed", "failed"]
+    assert [t.status for t in result.trials] == [TrialStatus.FAILED, TrialStatus.FAILED]
     assert result.trials[0].error.startswith(error), result.trials[0].error
     assert result.trials[0].reward is None and result.best is None
 
@@ -107,11 +108,11 @@ def test_failures_are_recorded_and_the_search_goes_on():
     )
     statuses = [(t.status, (t.error or "").split(":")[0]) for t in result.trials]
     assert statuses == [
-        ("completed", ""),
-        ("failed", "ValueError"),
-        ("failed", "NonFiniteLossError"),
-        ("failed", "OutOfMemoryError"),
-        ("completed", ""),
+        (TrialStatus.COMPLETED, ""),
+        (TrialStatus.FAILED, "ValueError"),
+        (TrialStatus.FAILED, "NonFiniteLossError"),
+        (TrialStatus.FAILED, "OutOfMemoryError"),
+        (TrialStatus.COMPLETED, ""),
     ]
     assert "training loss is nan" in result.trials[2].error
     assert (
@@ -135,7 +136,8 @@ def test_failed_trials_give_the_algorithm_the_documented_feedback(failure_reward
         progress=False,
     )
     expected = [
-        (t.id, t.reward if t.status == "completed" else failure_reward) for t in result.trials
+        (t.id, t.reward if t.status == TrialStatus.COMPLETED else failure_reward)
+        for t in result.trials
     ]
     assert algorithm.received == expected
     assert any(r == failure_reward for _, r in algorithm.received)
@@ -184,9 +186,9 @@ def test_a_lost_trial_is_run_again_up_to_max_retries(losses, max_retries):
     assert unlucky and all(executor.lost[t.id] == min(losses, max_retries + 1) for t in unlucky)
     for trial in unlucky:
         if losses <= max_retries:
-            assert trial.status == "completed" and trial.attempts == losses + 1
+            assert trial.status is TrialStatus.COMPLETED and trial.attempts == losses + 1
         else:
-            assert trial.status == "failed" and trial.attempts == max_retries + 1
+            assert trial.status is TrialStatus.FAILED and trial.attempts == max_retries + 1
             assert trial.error == "WorkerDied: simulated death (attempt 3 of 3)"
 
 
@@ -204,9 +206,10 @@ def test_inline_time_limit_fails_a_slow_trial_and_goes_on():
     )
     assert time.perf_counter() - start < 10
     slow, fast = result.trials
-    assert slow.status == "failed" and slow.error.startswith("TimeoutError: trial 0 ran past")
+    assert slow.status is TrialStatus.FAILED
+    assert slow.error.startswith("TimeoutError: trial 0 ran past")
     assert 0.25 < slow.duration < 5
-    assert fast.status == "completed"
+    assert fast.status is TrialStatus.COMPLETED
 
 
 def test_a_time_limit_inside_an_import_does_not_poison_later_trials(tmp_path, monkeypatch):
@@ -249,9 +252,10 @@ def test_a_time_limit_inside_an_import_does_not_poison_later_trials(tmp_path, mo
         for name in ("slowpkg_for_timeout", "slowpkg_for_timeout.sub"):
             sys.modules.pop(name, None)
     first, *later = result.trials
-    assert first.status == "failed" and first.error.startswith("TimeoutError: trial 0 ran past")
+    assert first.status is TrialStatus.FAILED
+    assert first.error.startswith("TimeoutError: trial 0 ran past")
     assert first.duration >= 1.5  # the import ran to its end
-    assert [t.status for t in later] == ["completed", "completed"], [t.error for t in later]
+    assert [t.status for t in later] == [TrialStatus.COMPLETED] * 2, [t.error for t in later]
 
 
 def test_a_tokens_evaluator_never_builds_a_model():

@@ -20,7 +20,7 @@ from torch import nn
 import symbolic_nas as sn
 from symbolic_nas.algorithms.base import Algorithm
 from symbolic_nas.algorithms.random_search import RandomSearch
-from symbolic_nas.storage.trial import SearchResult, Trial
+from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.training import Trainer
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Outcome
@@ -194,7 +194,7 @@ class LosingExecutor(InlineExecutor):
         ):
             self._task = None
             self.lost[task.trial_id] = self.lost.get(task.trial_id, 0) + 1
-            return [Outcome(task.trial_id, "lost", error="WorkerDied: simulated death")]
+            return [Outcome(task.trial_id, TrialStatus.LOST, error="WorkerDied: simulated death")]
         return super().wait(timeout)
 
 

@@ -15,7 +15,7 @@ from typing import IO
 
 from tqdm.auto import tqdm
 
-from symbolic_nas.storage.trial import COMPLETED, SearchResult, Trial
+from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 
 __all__ = ["ProgressCallback"]
@@ -83,7 +83,7 @@ class ProgressCallback(Callback):
         self._close()
         best = context.best
         self._best = best.reward if best is not None else None
-        self._failed = sum(t.status != COMPLETED for t in context.trials)
+        self._failed = sum(t.status != TrialStatus.COMPLETED for t in context.trials)
         self.bar = tqdm(
             total=self.total if self.total is not None else context.num_trials,
             initial=len(context.trials),
@@ -102,7 +102,7 @@ class ProgressCallback(Callback):
             raise RuntimeError("ProgressCallback.on_search_start must be called first")
         changed = False
         reward = trial.reward
-        if trial.status != COMPLETED:
+        if trial.status != TrialStatus.COMPLETED:
             self._failed += 1
             changed = True
         elif (

@@ -53,7 +53,7 @@ from symbolic_nas.review.events import (
     write_event_file,
 )
 from symbolic_nas.space.codec import Codec
-from symbolic_nas.storage.trial import COMPLETED, SearchResult, Trial
+from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 
 __all__ = ["INACTIVE", "TensorBoardCallback", "numeric_metrics", "trial_markdown", "trial_run"]
@@ -262,7 +262,7 @@ class TensorBoardCallback(Callback):
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tensorboard-io")
         self._last_flush = now
         self._finished = self._finished_at_start = len(context.trials)
-        self._failures = sum(t.status != COMPLETED for t in context.trials)
+        self._failures = sum(t.status != TrialStatus.COMPLETED for t in context.trials)
         best = context.best
         self._best = best.reward if best is not None else None
         self._metric_names = self.metrics
@@ -273,7 +273,7 @@ class TensorBoardCallback(Callback):
             if _trial_dirname(trial.id) not in logged:
                 trace = self._tables.trace(trial)
                 self._write_trial_run(trial, trace, self._tables.markdown(trial, trace))
-        completed = next((t for t in context.trials if t.status == COMPLETED), None)
+        completed = next((t for t in context.trials if t.status == TrialStatus.COMPLETED), None)
         if self._metric_names is not None or completed is not None:
             self._write_experiment(completed)
         self._flush()
@@ -285,7 +285,7 @@ class TensorBoardCallback(Callback):
         self._finished += 1
         scalars: dict[str, float] = {}
         improved = False
-        if trial.status != COMPLETED:
+        if trial.status != TrialStatus.COMPLETED:
             self._failures += 1
         elif trial.reward is not None and math.isfinite(trial.reward):
             scalars["search/reward"] = trial.reward
@@ -310,7 +310,7 @@ class TensorBoardCallback(Callback):
         values = [text_value("search/best_architecture", markdown)] if improved else []
         main.write(values, step=self._finished, wall_time=now, scalars=scalars)
         self._write_trial_run(trial, trace, markdown)
-        if not self._experiment_written and trial.status == COMPLETED:
+        if not self._experiment_written and trial.status == TrialStatus.COMPLETED:
             self._write_experiment(trial)
         if now - self._last_flush >= self.flush_secs:
             self._flush()
@@ -370,7 +370,7 @@ class TensorBoardCallback(Callback):
         if trial.reward is not None:
             scalars["reward"] = float(trial.reward)
         scalars = {TRIAL_PREFIX + name: value for name, value in scalars.items()}
-        status = SUCCESS if trial.status == COMPLETED else FAILURE
+        status = SUCCESS if trial.status == TrialStatus.COMPLETED else FAILURE
         choices = tables.choices(trace, trial.tokens)
         values = [
             tables.encoder.value(choices, group_name=run_name, start_time_secs=started),

@@ -1,16 +1,20 @@
 """Storage layer: trials, the journal and the run directory.
 
-:class:`Trial` and :class:`SearchResult` are what a search returns; the journal
-(:mod:`symbolic_nas.storage.journal`) writes and reads JSON-lines records; the run
-directory (:mod:`symbolic_nas.storage.rundir`) holds a run's config, journal and
-checkpoint, and replays them on resume.
+:class:`Trial` (with its :class:`TrialStatus`) and :class:`SearchResult` are what
+a search returns; the journal (:mod:`symbolic_nas.storage.journal`) writes and
+reads JSON-lines records, whose kinds (:class:`EventKind`), writers and reader
+live in :mod:`symbolic_nas.storage.records`; the run directory
+(:mod:`symbolic_nas.storage.rundir`) holds a run's config, journal and checkpoint.
 """
 
 from symbolic_nas.storage.journal import InMemoryStorage, JournalStorage, Storage
+from symbolic_nas.storage.records import EventKind, History, read_history
 from symbolic_nas.storage.rundir import ResumeError, Run
-from symbolic_nas.storage.trial import SearchResult, Trial
+from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 
 __all__ = [
+    "EventKind",
+    "History",
     "InMemoryStorage",
     "JournalStorage",
     "ResumeError",
@@ -18,4 +22,6 @@ __all__ = [
     "SearchResult",
     "Storage",
     "Trial",
+    "TrialStatus",
+    "read_history",
 ]

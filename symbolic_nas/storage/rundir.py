@@ -7,35 +7,8 @@ Layout of a run directory::
     checkpoint.pt      the algorithm's state_dict, tagged with a journal position
     tensorboard/       TensorBoard event files (when TensorBoard logging is on)
 
-Journal records (plain JSON, never pickle) carry an ``event`` key:
-
-* ``run``: a session starts (``session``, ``resumed``, ``num_trials``, ``time``).
-* ``propose``: the algorithm proposed trial ``trial`` with ``tokens`` (plus its
-  ``version`` and ``meta``). Written right after ``algorithm.propose()``.
-* ``start``: attempt ``attempt`` of trial ``trial`` was handed to ``worker``.
-* ``lost``: the worker running trial ``trial`` died; the trial is run again.
-* ``end``: trial ``trial`` (a full :meth:`Trial.to_record`) finished, and
-  ``feedback`` (a float or None) is what the algorithm is told. Written right
-  before ``algorithm.feedback()``.
-* ``stop``: a session ended (``reason``).
-
-**How the checkpoint relates to the journal.** The algorithm's state changes
-only in ``propose`` and ``feedback`` calls, and each such call is journaled
-next to it with no other algorithm call in between, so the journal is the
-exact sequence of algorithm calls. A checkpoint holds ``algorithm.state_dict()``
-together with ``position``, the number of journal records it reflects; it is
-written at quiescent points (after a journaled call completed), atomically
-(temporary file, ``fsync``, ``os.replace``), at most every
-``checkpoint_interval`` seconds and at the end of every session. On resume the
-checkpoint is loaded and the records after ``position`` are replayed in order:
-``propose`` calls ``algorithm.propose()`` again and checks that it returns the
-journaled id and tokens (an algorithm is deterministic given its state_dict),
-``end`` calls ``algorithm.feedback()`` with the journaled value. A proposal
-whose replayed tokens differ is only accepted for a trial that never finished
-(it is re-journaled with the new tokens); a finished one raises
-:class:`ResumeError`. Every ``end`` record is a kept trial (the first one per
-id; a trial is never run again once it has one), and every proposal without an
-``end`` is run again.
+The journal's records (their kinds, writers and reader) and how the checkpoint
+relates to the journal on resume are described in :mod:`symbolic_nas.storage.records`.
 """
 
 from __future__ import annotations
@@ -55,18 +28,14 @@ import torch
 
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.storage.journal import InMemoryStorage, JournalStorage, Storage
-from symbolic_nas.storage.trial import Trial
 
 __all__ = [
     "CHECKPOINT",
     "CONFIG",
     "JOURNAL",
     "TENSORBOARD",
-    "History",
     "ResumeError",
     "Run",
-    "read_history",
-    "replay",
     "space_fingerprint",
 ]
 
@@ -77,8 +46,6 @@ TENSORBOARD = "tensorboard"
 FORMAT = 1
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
-
-RUN, PROPOSE, START, LOST, END, STOP = "run", "propose", "start", "lost", "end", "stop"
 
 
 class ResumeError(RuntimeError):
@@ -315,127 +282,3 @@ def _atomic_write(file: pathlib.Path, data: bytes, fsync: bool) -> None:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-
-
-class History:
-    """What a journal says about a run's trials.
-
-    Attributes:
-        finished: Finished trials by id (the first ``end`` record of each id).
-        proposals: The last ``propose`` record of each trial id.
-        attempts: How many times each trial was started.
-        sessions: How many sessions (``run`` records) the journal holds.
-    """
-
-    def __init__(self) -> None:
-        self.finished: dict[int, Trial] = {}
-        self.proposals: dict[int, dict[str, Any]] = {}
-        self.attempts: dict[int, int] = {}
-        self.sessions = 0
-
-    @property
-    def unfinished(self) -> list[int]:
-        """Ids of proposed trials without an ``end`` record, in id order."""
-        return sorted(set(self.proposals) - set(self.finished))
-
-
-def read_history(records: list[dict[str, Any]], codec: Codec | None = None) -> History:
-    """Folds journal records into a :class:`History`.
-
-    Example:
-        >>> records = [
-        ...     {"event": "propose", "trial": 0, "tokens": [1]},
-        ...     {"event": "start", "trial": 0, "attempt": 1},
-        ...     {"event": "end", "trial": {"id": 0, "tokens": [1], "status": "completed",
-        ...                                  "reward": 0.5}, "feedback": 0.5},
-        ...     {"event": "propose", "trial": 1, "tokens": [0]},
-        ... ]
-        >>> history = read_history(records)
-        >>> sorted(history.finished), history.unfinished
-        ([0], [1])
-    """
-    history = History()
-    for record in records:
-        event = record.get("event")
-        if event == RUN:
-            history.sessions += 1
-        elif event == PROPOSE:
-            history.proposals[int(record["trial"])] = record
-        elif event == START:
-            trial_id = int(record["trial"])
-            history.attempts[trial_id] = history.attempts.get(trial_id, 0) + 1
-        elif event == END:
-            trial = Trial.from_record(record["trial"], codec)
-            history.finished.setdefault(trial.id, trial)
-    return history
-
-
-def replay(
-    algorithm: Any,
-    records: list[dict[str, Any]],
-    checkpoint: dict[str, Any] | None,
-) -> list[Any]:
-    """Restores ``algorithm`` (already ``setup``) to its state after ``records``.
-
-    Loads the checkpoint's state_dict (if any), then replays the records after
-    its position (see the module docstring).
-
-    Returns:
-        Proposals whose replayed tokens differ from the journaled ones (trials
-        that never finished); the caller journals them again.
-
-    Raises:
-        ResumeError: If replaying contradicts the journal for a finished trial.
-    """
-    position = 0
-    if checkpoint is not None:
-        algorithm.load_state_dict(checkpoint["algorithm"])
-        position = int(checkpoint["position"])
-        if position > len(records):
-            raise ResumeError(
-                f"the checkpoint is ahead of the journal ({position} > {len(records)} records): "
-                "the journal was truncated or replaced"
-            )
-    later = records[position:]
-    ended_later = {int(r["trial"]["id"]) for r in later if r.get("event") == END}
-    fed: set[int] = set()
-    replaced: dict[int, Any] = {}
-    for record in later:
-        event = record.get("event")
-        if event == PROPOSE:
-            trial_id = int(record["trial"])
-            tokens = [int(t) for t in record["tokens"]]
-            if record.get("replaces"):
-                own = {p.id: p for p in algorithm.outstanding}.get(trial_id)
-                if own is None or own.tokens != tokens:
-                    raise ResumeError(
-                        f"replaying the journal re-proposed trial {trial_id} differently from "
-                        "the journal; the algorithm is not deterministic given its state_dict"
-                    )
-                replaced.pop(trial_id, None)
-                continue
-            proposal = algorithm.propose()
-            if proposal.id != trial_id:
-                raise ResumeError(
-                    f"replaying the journal gave proposal id {proposal.id} where the journal "
-                    f"has trial {trial_id}; the checkpoint does not match the journal"
-                )
-            if proposal.tokens != tokens:
-                if trial_id in ended_later:
-                    raise ResumeError(
-                        f"replaying the journal after the checkpoint re-proposed finished trial "
-                        f"{trial_id} as {proposal.tokens}, but the journal has {tokens}: "
-                        f"{type(algorithm).__name__} is not deterministic given its state_dict "
-                        "(set checkpoint_interval=0 to checkpoint after every event)"
-                    )
-                replaced[trial_id] = proposal
-        elif event == END:
-            trial_id = int(record["trial"]["id"])
-            if trial_id in fed:
-                continue
-            own = {p.id: p for p in algorithm.outstanding}.get(trial_id)
-            if own is None:
-                continue  # Fed before the checkpoint was taken.
-            fed.add(trial_id)
-            algorithm.feedback(own, record.get("feedback"))
-    return list(replaced.values())

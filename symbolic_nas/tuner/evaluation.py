@@ -29,11 +29,10 @@ import torch
 from symbolic_nas.space.codec import Codec, encode
 from symbolic_nas.space.symbolic import is_symbolized, symbolize
 from symbolic_nas.storage.journal import encode_record
+from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.evaluators import input_of
 
 __all__ = ["Evaluation", "Outcome", "Task", "TrialTimeout", "normalize_result"]
-
-COMPLETED, FAILED, LOST = "completed", "failed", "lost"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +58,8 @@ class Outcome:
 
     Attributes:
         trial_id: The trial id.
-        status: ``"completed"``, ``"failed"`` or ``"lost"`` (the worker died; the
-            trial is run again).
+        status: ``TrialStatus.COMPLETED``, ``FAILED`` or ``LOST`` (the worker
+            died; the trial is run again); a string naming one is converted.
         reward: The reward of a completed trial.
         metrics: What the evaluator returned (JSON-able).
         error: ``"ExceptionType: message"`` of a failed or lost trial.
@@ -71,7 +70,7 @@ class Outcome:
     """
 
     trial_id: int
-    status: str
+    status: TrialStatus
     reward: float | None = None
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     error: str | None = None
@@ -79,6 +78,9 @@ class Outcome:
     started: float | None = None
     duration: float | None = None
     worker: str | None = None
+
+    def __post_init__(self) -> None:
+        self.status = TrialStatus.parse(self.status)
 
 
 #: An inline time limit that strikes during an import retries this often (seconds) ...
@@ -158,7 +160,7 @@ class Evaluation:
         >>> evaluation = Evaluation({"k": sn.oneof([3, 5])}, lambda model: model["k"] / 10)
         >>> outcome = evaluation.run(Task(trial_id=0, tokens=[1]))
         >>> outcome.status, outcome.reward
-        ('completed', 0.5)
+        (<TrialStatus.COMPLETED: 'completed'>, 0.5)
         >>> evaluation.run(Task(trial_id=1, tokens=[7])).error.split(":")[0]
         'ValueError'
     """
@@ -192,7 +194,7 @@ class Evaluation:
                 on POSIX only), or None.
         """
         started, start = time.time(), time.perf_counter()
-        outcome = Outcome(task.trial_id, FAILED, started=started, worker=self.worker)
+        outcome = Outcome(task.trial_id, TrialStatus.FAILED, started=started, worker=self.worker)
         out_of_memory = False
         alarm = _Alarm(timeout)
         try:
@@ -201,7 +203,7 @@ class Evaluation:
                 value = self.evaluate(argument)
                 del argument
                 outcome.reward, outcome.metrics = normalize_result(value)
-                outcome.status = COMPLETED
+                outcome.status = TrialStatus.COMPLETED
         except TrialTimeout:
             pass
         except Exception as e:  # a failing child must never stop the search
@@ -209,7 +211,7 @@ class Evaluation:
             outcome.traceback = traceback.format_exc()
             out_of_memory = isinstance(e, torch.cuda.OutOfMemoryError)
         if alarm.fired:  # Also when code caught the interruption and went on.
-            outcome.status, outcome.reward, outcome.metrics = FAILED, None, {}
+            outcome.status, outcome.reward, outcome.metrics = TrialStatus.FAILED, None, {}
             outcome.error = (
                 f"TimeoutError: trial {task.trial_id} ran past its time limit of {timeout:g} s"
             )

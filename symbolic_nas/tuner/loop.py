@@ -19,24 +19,20 @@ from typing import Any
 
 from symbolic_nas import algorithms as _algorithms
 from symbolic_nas.space.codec import Codec, encode
-from symbolic_nas.storage.rundir import (
-    END,
-    PROPOSE,
-    RUN,
-    START,
-    STOP,
-    ResumeError,
-    Run,
+from symbolic_nas.storage.records import (
+    end_record,
+    lost_record,
+    propose_record,
     read_history,
     replay,
-    space_fingerprint,
+    run_record,
+    start_record,
+    stop_record,
 )
-from symbolic_nas.storage.rundir import (
-    LOST as LOST_EVENT,
-)
-from symbolic_nas.storage.trial import FAILED, RUNNING, SearchResult, Trial
+from symbolic_nas.storage.rundir import ResumeError, Run, space_fingerprint
+from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
-from symbolic_nas.tuner.evaluation import COMPLETED, LOST, Evaluation, Outcome, Task
+from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
 from symbolic_nas.tuner.evaluators import input_of
 from symbolic_nas.tuner.executors.local import (
     Executor,
@@ -179,16 +175,7 @@ class _Search:
             run.write_config(config)
             run.read_journal()
         session = self.history_sessions + 1 if self.resumed else 1
-        run.append(
-            {
-                "event": RUN,
-                "session": session,
-                "resumed": self.resumed,
-                "num_trials": o.num_trials,
-                "time": time.time(),
-                "pid": os.getpid(),
-            }
-        )
+        run.append(run_record(session=session, resumed=self.resumed, num_trials=o.num_trials))
         self._checkpoint(force=True)
 
     def _restore(self, config: dict[str, Any]) -> None:
@@ -232,7 +219,7 @@ class _Search:
         self.attempts = dict(history.attempts)
         for proposal in replaced:
             self.consistent = False
-            run.append(_propose_record(proposal, replaces=True))
+            run.append(propose_record(proposal, replaces=True))
             self.consistent = True
         outstanding = {p.id: p for p in self.algorithm.outstanding}
         unfinished = set(history.unfinished) | set(outstanding)
@@ -244,7 +231,7 @@ class _Search:
                     "did not propose it; the checkpoint does not match the journal"
                 )
             if trial_id not in history.proposals:
-                run.append(_propose_record(proposal))
+                run.append(propose_record(proposal))
             self.queue.append(Trial(proposal.id, list(proposal.tokens), codec=self.codec))
 
     # ------------------------------------------------------------------ loop
@@ -312,9 +299,7 @@ class _Search:
                 executor.close()
             if self.consistent:
                 self._checkpoint(force=True)
-            self.run_storage.append(
-                {"event": STOP, "reason": reason, "time": time.time()}, durable=True
-            )
+            self.run_storage.append(stop_record(reason), durable=True)
             result = self._result()
             callbacks("on_search_end", result, context)
             self.run_storage.close()
@@ -339,7 +324,7 @@ class _Search:
     def _propose(self) -> Trial:
         self.consistent = False
         proposal = self.algorithm.propose()
-        self.run_storage.append(_propose_record(proposal))
+        self.run_storage.append(propose_record(proposal))
         self.consistent = True
         self._checkpoint()
         return Trial(proposal.id, list(proposal.tokens), codec=self.codec)
@@ -349,17 +334,9 @@ class _Search:
         self.attempts[trial.id] = attempt
         task = Task(trial.id, trial.tokens, trial_seed(self.options.seed, trial.id), attempt)
         worker = executor.submit(task)
-        trial.status, trial.attempts, trial.worker = RUNNING, attempt, worker
+        trial.status, trial.attempts, trial.worker = TrialStatus.RUNNING, attempt, worker
         trial.started = time.time()
-        self.run_storage.append(
-            {
-                "event": START,
-                "trial": trial.id,
-                "attempt": attempt,
-                "worker": worker,
-                "time": trial.started,
-            }
-        )
+        self.run_storage.append(start_record(trial))
         self.active[trial.id] = trial
         callbacks("on_trial_start", trial, self.context)
 
@@ -367,35 +344,26 @@ class _Search:
         trial = self.active.pop(outcome.trial_id, None)
         if trial is None:
             return
-        if outcome.status == LOST:
+        if outcome.status == TrialStatus.LOST:
             if trial.attempts <= self.options.max_retries:
-                self.run_storage.append(
-                    {
-                        "event": LOST_EVENT,
-                        "trial": trial.id,
-                        "attempt": trial.attempts,
-                        "error": outcome.error,
-                        "time": time.time(),
-                    }
-                )
+                self.run_storage.append(lost_record(trial, outcome.error))
                 self.queue.appendleft(trial)
                 return
             outcome.error = (
                 f"{outcome.error} (attempt {trial.attempts} of {self.options.max_retries + 1})"
             )
-            outcome.status = FAILED
-        trial.status = COMPLETED if outcome.status == COMPLETED else FAILED
-        trial.reward = outcome.reward if trial.status == COMPLETED else None
+            outcome.status = TrialStatus.FAILED
+        completed = outcome.status == TrialStatus.COMPLETED
+        trial.status = TrialStatus.COMPLETED if completed else TrialStatus.FAILED
+        trial.reward = outcome.reward if completed else None
         trial.metrics = dict(outcome.metrics)
         trial.error, trial.traceback = outcome.error, outcome.traceback
         trial.started, trial.duration = outcome.started, outcome.duration
         trial.worker = outcome.worker or trial.worker
-        feedback = trial.reward if trial.status == COMPLETED else self.options.failure_reward
+        feedback = trial.reward if completed else self.options.failure_reward
         proposal = {p.id: p for p in self.algorithm.outstanding}[trial.id]
         self.consistent = False
-        self.run_storage.append(
-            {"event": END, "trial": trial.to_record(), "feedback": feedback}, durable=True
-        )
+        self.run_storage.append(end_record(trial, feedback), durable=True)
         self.algorithm.feedback(proposal, feedback)
         self.consistent = True
         self.finished[trial.id] = trial
@@ -407,7 +375,7 @@ class _Search:
 
     def _count_failure(self, trial: Trial) -> None:
         limit = self.options.max_consecutive_failures
-        if trial.status == COMPLETED:
+        if trial.status is TrialStatus.COMPLETED:
             self.consecutive_failures = 0
             return
         self.consecutive_failures += 1
@@ -438,20 +406,6 @@ class _Search:
             run_dir=self.options.run_dir,
             algorithm=self.algorithm.name,
         )
-
-
-def _propose_record(proposal: Any, *, replaces: bool = False) -> dict[str, Any]:
-    record = {
-        "event": PROPOSE,
-        "trial": proposal.id,
-        "tokens": list(proposal.tokens),
-        "version": proposal.version,
-        "meta": dict(proposal.meta),
-        "time": time.time(),
-    }
-    if replaces:
-        record["replaces"] = True
-    return record
 
 
 def _qualified_name(fn: Any) -> str:

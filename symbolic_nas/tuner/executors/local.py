@@ -29,7 +29,8 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from symbolic_nas.tuner.evaluation import FAILED, LOST, Evaluation, Outcome, Task, dumps
+from symbolic_nas.storage.trial import TrialStatus
+from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
 
 __all__ = [
     "Executor",
@@ -178,7 +179,7 @@ class ProcessExecutor(Executor):
     Worker ``i`` sees only GPU ``gpus[i % len(gpus)]`` through ``CUDA_VISIBLE_DEVICES``,
     so ``workers > len(gpus)`` packs several small children on each GPU. A worker
     past the time limit is killed and replaced; a worker that dies mid-trial is
-    replaced and its trial reported ``"lost"`` (the tuner runs it again). Workers
+    replaced and its trial reported ``TrialStatus.LOST`` (the tuner runs it again). Workers
     exit on their own when the driver dies.
 
     Args:
@@ -329,7 +330,7 @@ class ProcessExecutor(Executor):
             self._pending.append(
                 Outcome(
                     worker.task.trial_id,
-                    LOST,
+                    TrialStatus.LOST,
                     error=f"WorkerDied: {worker.name} exited with code {code} mid-trial",
                     worker=worker.name,
                     started=time.time() - (time.monotonic() - worker.submitted),
@@ -352,7 +353,7 @@ class ProcessExecutor(Executor):
                 self._pending.append(
                     Outcome(
                         worker.task.trial_id,
-                        FAILED,
+                        TrialStatus.FAILED,
                         error=(
                             f"TimeoutError: trial {worker.task.trial_id} ran past its time "
                             f"limit of {self.trial_timeout:g} s; {worker.name} was killed "

@@ -13,7 +13,8 @@ import importlib
 import time
 from typing import Any
 
-from symbolic_nas.tuner.evaluation import FAILED, LOST, Evaluation, Outcome, Task, dumps
+from symbolic_nas.storage.trial import TrialStatus
+from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
 from symbolic_nas.tuner.executors.local import Executor, WorkerError
 
 __all__ = ["RayExecutor"]
@@ -66,7 +67,7 @@ class RayExecutor(Executor):
 
     Each actor loads the evaluation once and asks Ray for one CPU and
     ``gpus_per_trial`` GPUs. An actor past the time limit is killed and replaced;
-    an actor that dies mid-trial is replaced and its trial reported ``"lost"``.
+    an actor that dies mid-trial is replaced and its trial reported ``TrialStatus.LOST``.
 
     Args:
         workers: Number of actors, or ``"auto"`` (the cluster's CPUs, or its GPUs
@@ -190,7 +191,7 @@ class RayExecutor(Executor):
             elapsed = time.monotonic() - slot.submitted
             lost = Outcome(
                 task.trial_id,
-                LOST,
+                TrialStatus.LOST,
                 error=f"WorkerDied: {slot.name} died mid-trial ({type(e).__name__})",
                 worker=slot.name,
                 started=time.time() - elapsed,
@@ -213,7 +214,7 @@ class RayExecutor(Executor):
             outcomes.append(
                 Outcome(
                     slot.task.trial_id,
-                    FAILED,
+                    TrialStatus.FAILED,
                     error=(
                         f"TimeoutError: trial {slot.task.trial_id} ran past its time limit of "
                         f"{self.trial_timeout:g} s; {slot.name} was killed and replaced"
