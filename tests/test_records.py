@@ -69,6 +69,7 @@ def test_event_kinds_are_strings_and_unknown_kinds_are_skipped():
     for kind in EventKind:
         assert event_of({"event": kind.value}) is kind and f"{kind}" == kind.value
     assert event_of({"event": "note"}) is None and event_of({}) is None
+    assert event_of({"event": ["end"]}) is None and event_of({"event": None}) is None
     history = read_history([{"event": "note", "trial": 0}, {"event": "run"}])
     assert history.sessions == 1 and not history.proposals and not history.finished
 

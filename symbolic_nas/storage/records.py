@@ -92,6 +92,9 @@ class EventKind(StrEnum):
     STOP = "stop"
 
 
+_KINDS = {kind.value: kind for kind in EventKind}
+
+
 # ---------------------------------------------------------------------- writers
 
 
@@ -212,10 +215,8 @@ def event_of(record: Mapping[str, Any]) -> EventKind | None:
         >>> event_of({"event": "end"}), event_of({"event": "note"}), event_of({})
         (<EventKind.END: 'end'>, None, None)
     """
-    try:
-        return EventKind(record.get("event"))
-    except ValueError:
-        return None
+    event = record.get("event")
+    return _KINDS.get(event) if isinstance(event, str) else None
 
 
 class History:
