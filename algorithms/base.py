@@ -27,8 +27,13 @@ import pyglove as pg
 
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.space.dna import LazyDNA
+from symbolic_nas.validation import Interval, Satisfies, check, validate_params
 
 __all__ = ["Algorithm", "Proposal", "available", "get", "register"]
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(eq=False)
@@ -69,11 +74,19 @@ class Proposal(LazyDNA):
         )
 
 
+_BUDGET = [Interval(int, 1, None), None]
+# NaN and infinities are rewards too: they mean "failed".
+_REWARD = [Satisfies(_is_real, "a float", invalid=["1", True]), None]
+
+
 class Algorithm(abc.ABC):
     """Base class of search algorithms (one per file, registered by name).
 
-    Subclasses take keyword-only hyperparameters, validate them in ``__init__``
-    and call ``super().__init__(seed=seed)``. They own their randomness through
+    Subclasses take keyword-only hyperparameters, declare their constraints in
+    ``_parameter_constraints`` (``{**Algorithm._parameter_constraints, ...}``),
+    validate them in ``__init__`` with
+    :func:`~symbolic_nas.validation.validate_params` and call
+    ``super().__init__(seed=seed)``. They own their randomness through
     ``self.rng`` (a ``random.Random``) and anything else they seed from it.
 
     Example:
@@ -91,10 +104,14 @@ class Algorithm(abc.ABC):
     name: ClassVar[str] = ""
     #: Whether feedback changes future proposals (random search: False).
     learns: ClassVar[bool] = True
+    #: Each keyword hyperparameter's constraints (:mod:`symbolic_nas.validation`);
+    #: a subclass's dict merges this one.
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "seed": [Interval(int, None, None), None],
+    }
 
     def __init__(self, *, seed: int | None = 0):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None, but got {seed!r}")
+        validate_params(self._parameter_constraints, {"seed": seed})
         self.seed = seed
         self.rng = random.Random(seed)
         self._codec: Codec | None = None
@@ -127,10 +144,7 @@ class Algorithm(abc.ABC):
             raise TypeError(
                 f"`codec` must be a symbolic_nas Codec (sn.encode(space)), but got {codec!r}"
             )
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
-        ):
-            raise ValueError(f"`budget` must be a positive int or None, but got {budget!r}")
+        check("budget", budget, _BUDGET)
         self._codec = codec
         self.budget = budget
         self.rng = random.Random(self.seed)
@@ -159,10 +173,7 @@ class Algorithm(abc.ABC):
         """Reports the reward of a proposal; None or a non-finite reward means failed."""
         if not isinstance(proposal, Proposal):
             raise TypeError(f"`proposal` must be a Proposal, but got {proposal!r}")
-        if reward is not None and (
-            isinstance(reward, bool) or not isinstance(reward, numbers.Real)
-        ):
-            raise TypeError(f"`reward` must be a float or None, but got {reward!r}")
+        check("reward", reward, _REWARD)
         own = self._outstanding.get(proposal.id)
         if own is None:
             raise ValueError(

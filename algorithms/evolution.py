@@ -36,10 +36,11 @@ every proposal is random).
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import Any, ClassVar
 
 from symbolic_nas.algorithms.base import Algorithm, Proposal, register
 from symbolic_nas.algorithms.mutation import mutate
+from symbolic_nas.validation import Interval, parameter_error, validate_params
 
 __all__ = ["RegularizedEvolution"]
 
@@ -82,22 +83,22 @@ class RegularizedEvolution(Algorithm):
         4
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **Algorithm._parameter_constraints,
+        "population_size": [Interval(int, 2, None)],
+        "tournament_size": [Interval(int, 2, None)],
+    }
+
     def __init__(
         self, *, population_size: int = 20, tournament_size: int = 5, seed: int | None = 0
     ):
-        if isinstance(population_size, bool) or not isinstance(population_size, int):
-            raise ValueError(f"`population_size` must be an int >= 2, but got {population_size!r}")
-        if population_size < 2:
-            raise ValueError(f"`population_size` must be an int >= 2, but got {population_size!r}")
-        if (
-            isinstance(tournament_size, bool)
-            or not isinstance(tournament_size, int)
-            or not 2 <= tournament_size <= population_size
-        ):
-            raise ValueError(
-                f"`tournament_size` must be an int in [2, population_size={population_size}], "
-                f"but got {tournament_size!r}"
-            )
+        validate_params(
+            self._parameter_constraints,
+            {"population_size": population_size, "tournament_size": tournament_size},
+        )
+        if tournament_size > population_size:
+            rule = f"an int in [2, population_size={population_size}]"
+            raise parameter_error("tournament_size", rule, tournament_size)
         super().__init__(seed=seed)
         self.population_size = population_size
         self.tournament_size = tournament_size

@@ -64,9 +64,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from symbolic_nas.algorithms.base import Algorithm, Proposal, register
+from symbolic_nas.validation import (
+    Interval,
+    Options,
+    Satisfies,
+    SequenceOf,
+    check,
+    parameter_error,
+    validate_params,
+)
 
 __all__ = ["BAKER_2017_SCHEDULE", "QLearning", "scaled_schedule"]
 
@@ -101,8 +110,7 @@ def scaled_schedule(budget: int) -> list[tuple[float, int]]:
         >>> sum(n for _, n in scaled_schedule(100))
         100
     """
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise ValueError(f"`budget` must be a positive int, but got {budget!r}")
+    check("budget", budget, [Interval(int, 1, None)])
     total = sum(n for _, n in BAKER_2017_SCHEDULE)
     exact = [n * budget / total for _, n in BAKER_2017_SCHEDULE]
     counts = [math.floor(x) for x in exact]
@@ -112,37 +120,25 @@ def scaled_schedule(budget: int) -> list[tuple[float, int]]:
     return [(eps, n) for (eps, _), n in zip(BAKER_2017_SCHEDULE, counts)]
 
 
-def _check_schedule(schedule: Any) -> list[tuple[float, int]]:
-    rule = "a non-empty sequence of (epsilon in [0, 1], count >= 0) pairs"
-    try:
-        pairs = [(eps, n) for eps, n in schedule]
-    except (TypeError, ValueError):
-        raise ValueError(f"`epsilon_schedule` must be {rule}, but got {schedule!r}") from None
-    for eps, n in pairs:
-        if (
-            isinstance(eps, bool)
-            or not isinstance(eps, (int, float))
-            or not 0.0 <= eps <= 1.0
-            or isinstance(n, bool)
-            or not isinstance(n, int)
-            or n < 0
-        ):
-            raise ValueError(f"`epsilon_schedule` must be {rule}, but got {schedule!r}")
-    if not pairs:
-        raise ValueError(f"`epsilon_schedule` must be {rule}, but got {schedule!r}")
-    return [(float(eps), n) for eps, n in pairs]
+_EPSILON = Interval(float, 0, 1)
+_COUNT = Interval(int, 0, None)
 
 
-def _check_number(name: str, value: Any, low: float, high: float, rule: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"`{name}` must be {rule}, but got {value!r}")
-    return float(value)
+def _is_step(pair: Any) -> bool:
+    return (
+        isinstance(pair, (tuple, list))
+        and len(pair) == 2
+        and _EPSILON.is_satisfied_by(pair[0])
+        and _COUNT.is_satisfied_by(pair[1])
+    )
 
 
-def _check_count(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"`{name}` must be an int >= {low}, but got {value!r}")
-    return value
+_STEP = Satisfies(_is_step, "an (epsilon in [0, 1], count >= 0) pair", invalid=[(1.5, 3)])
+_SCHEDULE = SequenceOf(
+    _STEP,
+    min_len=1,
+    description="a non-empty sequence of (epsilon in [0, 1], count >= 0) pairs",
+)
 
 
 # A model's steps, last first: (its state's Q-row, its token, the valid tokens or None
@@ -192,6 +188,17 @@ class QLearning(Algorithm):
         9
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **Algorithm._parameter_constraints,
+        "epsilon_schedule": [_SCHEDULE, None],
+        "preset": [Options(sorted(_PRESETS)), None],
+        "learning_rate": [Interval(float, 0, 1, closed="right")],
+        "discount": [Interval(float, 0, 1)],
+        "replays_per_model": [Interval(int, 0, None)],
+        "initial_q": [Interval(float, None, None, closed="neither")],
+        "max_resamples": [Interval(int, 1, None)],
+    }
+
     def __init__(
         self,
         *,
@@ -204,31 +211,33 @@ class QLearning(Algorithm):
         max_resamples: int = 100,
         seed: int | None = 0,
     ):
-        if preset is not None and preset not in _PRESETS:
-            raise ValueError(
-                f"`preset` must be one of {sorted(_PRESETS)} or None, but got {preset!r}"
-            )
+        validate_params(
+            self._parameter_constraints,
+            {
+                "epsilon_schedule": epsilon_schedule, "preset": preset,
+                "learning_rate": learning_rate, "discount": discount,
+                "replays_per_model": replays_per_model, "initial_q": initial_q,
+                "max_resamples": max_resamples,
+            },
+        )  # fmt: skip
         if preset is not None and epsilon_schedule is not None:
-            raise ValueError(
-                "`epsilon_schedule` must be None when `preset` is given, "
-                f"but got {epsilon_schedule!r}"
+            raise parameter_error(
+                "epsilon_schedule", "None when `preset` is given", epsilon_schedule
             )
         if preset is not None:
             epsilon_schedule = _PRESETS[preset]
         super().__init__(seed=seed)
         self.preset = preset
         self.epsilon_schedule = (
-            None if epsilon_schedule is None else _check_schedule(epsilon_schedule)
+            None
+            if epsilon_schedule is None
+            else [(float(eps), int(n)) for eps, n in epsilon_schedule]
         )
-        self.learning_rate = _check_number("learning_rate", learning_rate, 0.0, 1.0, "in (0, 1]")
-        if self.learning_rate == 0.0:
-            raise ValueError(f"`learning_rate` must be in (0, 1], but got {learning_rate!r}")
-        self.discount = _check_number("discount", discount, 0.0, 1.0, "in [0, 1]")
-        self.replays_per_model = _check_count("replays_per_model", replays_per_model, 0)
-        self.initial_q = _check_number(
-            "initial_q", initial_q, -math.inf, math.inf, "a finite float"
-        )
-        self.max_resamples = _check_count("max_resamples", max_resamples, 1)
+        self.learning_rate = float(learning_rate)
+        self.discount = float(discount)
+        self.replays_per_model = replays_per_model
+        self.initial_q = float(initial_q)
+        self.max_resamples = max_resamples
 
     # ------------------------------------------------------------------ public
 

@@ -49,8 +49,8 @@ import torch
 from torch import nn
 
 from symbolic_nas import space as sn
+from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validates
 
-from ._validation import check_choices, check_int
 from .examples import Example, register_example
 from .registry import register
 
@@ -72,6 +72,39 @@ CONV_FILTERS = (64, 128, 256, 512)
 CONV_KERNEL_SIZES = (1, 3, 5)
 POOLS = ((5, 3), (3, 2), (2, 2))
 FC_SIZES = (512, 256, 128)
+
+_POSITIVE = Interval(int, 1, None)
+_ODD = Satisfies(
+    lambda k: _POSITIVE.is_satisfied_by(k) and k % 2 == 1,
+    "an odd int >= 1",
+    invalid=[2],
+    plural="odd ints >= 1",
+)
+_POOL = Satisfies(
+    lambda p: isinstance(p, Sequence) and len(p) == 2 and all(map(_POSITIVE.is_satisfied_by, p)),
+    "a (kernel_size, stride) pair of ints >= 1",
+    invalid=[(5,), (0, 1)],
+)
+_CHOICES = SequenceOf(_POSITIVE, min_len=1, distinct=True)
+#: The constraints of :func:`metaqnn`'s arguments.
+PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+    "max_layers": [_POSITIVE],
+    "image_size": [_POSITIVE],
+    "in_channels": [_POSITIVE],
+    "num_classes": [_POSITIVE],
+    "conv_filters": [_CHOICES],
+    "conv_kernel_sizes": [SequenceOf(_ODD, min_len=1, distinct=True)],
+    "pools": [
+        SequenceOf(
+            _POOL,
+            min_len=1,
+            distinct=True,
+            description="a non-empty sequence of distinct (kernel_size, stride) pairs of ints >= 1",
+        )
+    ],
+    "fc_sizes": [_CHOICES],
+    "max_fc": [Interval(int, 0, None)],
+}
 
 
 @sn.symbolize
@@ -284,7 +317,7 @@ class MetaQNNNet(nn.Module):
         return self.classifier(self.body(x))
 
 
-def _tails(fc_sizes: tuple[int, ...], max_fc: int, room: int) -> list[Tail]:
+def _tails(fc_sizes: Sequence[int], max_fc: int, room: int) -> list[Tail]:
     """Tails with at most ``room`` layers: none, GAP, and runs of at most ``max_fc``
     fully connected layers of non-increasing width (widest first)."""
     tails = [Tail()]
@@ -299,6 +332,7 @@ def _tails(fc_sizes: tuple[int, ...], max_fc: int, room: int) -> list[Tail]:
 
 
 @register("metaqnn")
+@validates(PARAMETER_CONSTRAINTS)
 def metaqnn(
     *,
     max_layers: int = 18,
@@ -342,17 +376,7 @@ def metaqnn(
         >>> net(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 10])
     """
-    check_int("max_layers", max_layers)
-    check_int("image_size", image_size)
-    check_int("in_channels", in_channels)
-    check_int("num_classes", num_classes)
-    conv_filters = check_choices("conv_filters", conv_filters)
-    conv_kernel_sizes = check_choices("conv_kernel_sizes", conv_kernel_sizes)
-    if any(k % 2 == 0 for k in conv_kernel_sizes):
-        raise ValueError(f"`conv_kernel_sizes` must hold odd ints, but got {conv_kernel_sizes!r}")
-    pools = _check_pools(pools)
-    fc_sizes = check_choices("fc_sizes", fc_sizes)
-    check_int("max_fc", max_fc, low=0)
+    pools = tuple((int(k), int(s)) for k, s in pools)
 
     rest: Any = []  # step max_layers: terminate with the classifier only
     for i in reversed(range(max_layers)):
@@ -376,24 +400,6 @@ def metaqnn(
             [add_layer(layer, rest), stop], name=f"layer{i}", hints={"share": "add_or_terminate"}
         )
     return MetaQNNNet(rest, image_size=image_size, in_channels=in_channels, num_classes=num_classes)
-
-
-def _check_pools(pools: Any) -> tuple[tuple[int, int], ...]:
-    ok = not isinstance(pools, (str, bytes)) and isinstance(pools, Sequence) and bool(pools)
-    if ok:
-        for pair in pools:
-            if not (
-                isinstance(pair, Sequence)
-                and len(pair) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)
-            ):
-                ok = False
-    if not ok or len({tuple(p) for p in pools}) != len(pools):
-        raise ValueError(
-            "`pools` must be a non-empty sequence of distinct (kernel_size, stride) pairs of "
-            f"ints >= 1, but got {pools!r}"
-        )
-    return tuple((int(k), int(s)) for k, s in pools)
 
 
 @register_example("metaqnn")

@@ -29,13 +29,14 @@ Combinations and activations share one controller head each
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from symbolic_nas import space as sn
+from symbolic_nas.validation import Interval, Options, check, parameter_error, validates
 
-from ._validation import check_int
 from .examples import Example, register_example
 from .registry import register
 
@@ -52,11 +53,17 @@ _ACTIVATION_FNS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+#: The constraints of :func:`nas_rnn_cell`'s arguments.
+PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+    "base": [Interval(int, 2, None)],
+    "input_size": [Interval(int, 1, None)],
+    "hidden_size": [Interval(int, 1, None)],
+}
+
+
 def _check_op(combination: str, activation: str) -> None:
-    if combination not in COMBINATIONS:
-        raise ValueError(f"`combination` must be one of {COMBINATIONS}, but got {combination!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"`activation` must be one of {ACTIVATIONS}, but got {activation!r}")
+    check("combination", combination, [Options(COMBINATIONS)])
+    check("activation", activation, [Options(ACTIVATIONS)])
 
 
 def _combine(combination: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -163,9 +170,9 @@ class NASRNNCell(nn.Module):
                 f"`nodes` must hold {base - 1} nodes for {base} leaves, but got {len(nodes)}"
             )
         num_nodes = 2 * base - 1
-        for name, value in (("cell_from", cell_from), ("inject_into", inject_into)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_nodes:
-                raise ValueError(f"`{name}` must be an int in [0, {num_nodes}), but got {value!r}")
+        index = [Interval(int, 0, num_nodes, closed="left")]
+        check("cell_from", cell_from, index)
+        check("inject_into", inject_into, index)
         self.leaves = nn.ModuleList(leaves)
         self.nodes = nn.ModuleList(nodes)
         self.inject = inject
@@ -205,6 +212,7 @@ class NASRNNCell(nn.Module):
 
 
 @register("nas_rnn_cell")
+@validates(PARAMETER_CONSTRAINTS)
 def nas_rnn_cell(*, base: int = 8, input_size: int = 16, hidden_size: int = 32) -> sn.Call:
     """The Zoph & Le (2017) recurrent-cell space with ``base`` leaves.
 
@@ -229,11 +237,8 @@ def nas_rnn_cell(*, base: int = 8, input_size: int = 16, hidden_size: int = 32) 
         >>> out.shape
         torch.Size([3, 8])
     """
-    check_int("base", base, low=2)
     if base & (base - 1):
-        raise ValueError(f"`base` must be a power of two >= 2, but got {base!r}")
-    check_int("input_size", input_size)
-    check_int("hidden_size", hidden_size)
+        raise parameter_error("base", "a power of two >= 2", base)
 
     def combination() -> object:
         return sn.oneof(list(COMBINATIONS), hints={"share": "combination"})

@@ -27,14 +27,15 @@ tests). Unlike the reference code, ``forward`` returns the logits only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from symbolic_nas import space as sn
+from symbolic_nas.validation import Interval, Options, check, validates
 
 from . import nasbench201_cell as cell
-from ._validation import check_int
 from .examples import Example, register_example
 from .registry import register
 
@@ -53,6 +54,10 @@ __all__ = [
 
 OPS = cell.OPS
 EDGES = cell.EDGES
+#: The constraints of :func:`nasbench201`'s arguments.
+PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+    name: [Interval(int, 1, None)] for name in ("C", "N", "num_classes", "in_channels")
+}
 
 
 def tokens_to_arch_str(tokens: Sequence[int]) -> str:
@@ -127,6 +132,7 @@ def make_op(name: str, channels: int) -> nn.Module:
         >>> make_op("avg_pool_3x3", 4)
         AvgPool2d(kernel_size=3, stride=1, padding=1)
     """
+    check("name", name, [Options(OPS)])
     if name == "none":
         return Zero()
     if name == "skip_connect":
@@ -135,9 +141,7 @@ def make_op(name: str, channels: int) -> nn.Module:
         return ReLUConvBN(channels, channels, 1, 1, 0)
     if name == "nor_conv_3x3":
         return ReLUConvBN(channels, channels, 3, 1, 1)
-    if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    raise ValueError(f"`name` must be one of {OPS}, but got {name!r}")
+    return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)  # "avg_pool_3x3"
 
 
 class Cell(nn.Module):
@@ -257,6 +261,7 @@ class NasBench201Net(nn.Module):
 
 
 @register("nasbench201")
+@validates(PARAMETER_CONSTRAINTS)
 def nasbench201(
     *,
     C: int = 16,
@@ -286,10 +291,6 @@ def nasbench201(
         >>> net(torch.zeros(2, 3, 8, 8)).shape
         torch.Size([2, 10])
     """
-    check_int("C", C)
-    check_int("N", N)
-    check_int("num_classes", num_classes)
-    check_int("in_channels", in_channels)
     ops = [
         sn.oneof(list(OPS), name=f"{to_node}<-{from_node}", hints={"share": "op"})
         for to_node, from_node in EDGES

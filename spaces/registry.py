@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["available", "get", "parameters", "register"]
+__all__ = ["available", "get", "parameter_constraints", "parameters", "register"]
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 
@@ -41,6 +41,21 @@ def parameters(name: str) -> list[str]:
     if name not in _REGISTRY:
         raise ValueError(f"`space` must be one of {available()}, but got {name!r}")
     return list(inspect.signature(_REGISTRY[name]).parameters)
+
+
+def parameter_constraints(name: str) -> dict[str, list[Any]]:
+    """The declared constraints of the arguments of the space registered as ``name``.
+
+    Each factory declares them with :func:`symbolic_nas.validation.validates`.
+
+    Example:
+        >>> from symbolic_nas import spaces
+        >>> str(spaces.registry.parameter_constraints("nasbench201")["C"][0])
+        'an int >= 1'
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"`space` must be one of {available()}, but got {name!r}")
+    return dict(getattr(_REGISTRY[name], "parameter_constraints", {}))
 
 
 def available() -> list[str]:

@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from symbolic_nas import space as sn
+from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validates
 
-from ._validation import check_choices, check_int
 from .examples import Example, register_example
 from .registry import register
 
@@ -49,6 +50,24 @@ __all__ = ["ConvLayer", "LayerSpec", "ZophLeCNN", "zoph_le_cnn"]
 FILTER_SIZES = (1, 3, 5, 7)
 NUM_FILTERS = (24, 36, 48, 64)
 PAPER_STRIDES = (1, 2, 3)
+
+_POSITIVE = Interval(int, 1, None)
+_ODD = Satisfies(
+    lambda k: _POSITIVE.is_satisfied_by(k) and k % 2 == 1,
+    "an odd int >= 1",
+    invalid=[2],
+    plural="odd ints >= 1",
+)
+_CHOICES = SequenceOf(_POSITIVE, min_len=1, distinct=True)
+#: The constraints of :func:`zoph_le_cnn`'s arguments.
+PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+    "num_layers": [_POSITIVE],
+    "filter_sizes": [SequenceOf(_ODD, min_len=1, distinct=True)],
+    "num_filters": [_CHOICES],
+    "strides": [_CHOICES, None],
+    "in_channels": [_POSITIVE],
+    "num_classes": [_POSITIVE],
+}
 
 
 @sn.symbolize
@@ -198,6 +217,7 @@ class ZophLeCNN(nn.Module):
 
 
 @register("zoph_le_cnn")
+@validates(PARAMETER_CONSTRAINTS)
 def zoph_le_cnn(
     *,
     num_layers: int = 6,
@@ -234,15 +254,6 @@ def zoph_le_cnn(
         >>> model(torch.zeros(2, 3, 8, 8)).shape
         torch.Size([2, 10])
     """
-    check_int("num_layers", num_layers)
-    filter_sizes = check_choices("filter_sizes", filter_sizes)
-    if any(k % 2 == 0 for k in filter_sizes):
-        raise ValueError(f"`filter_sizes` must hold odd ints, but got {filter_sizes!r}")
-    num_filters = check_choices("num_filters", num_filters)
-    if strides is not None:
-        strides = check_choices("strides", strides)
-    check_int("in_channels", in_channels)
-    check_int("num_classes", num_classes)
 
     def choice(values: Sequence[int], kind: str) -> object:
         return sn.oneof(list(values), hints={"share": kind})

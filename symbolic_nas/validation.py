@@ -1,33 +1,46 @@
 """Declarative parameter validation with one message template (scikit-learn's style).
 
 A public constructor declares each parameter's constraints once, as a list of
-which any one must hold, and checks its arguments with :func:`validate_params`.
-Every violation raises :class:`InvalidParameterError` (a ``ValueError`` and a
-``TypeError``) with one message template::
+which any one must hold, and checks its arguments with :func:`validate_params`
+(a function, with the :func:`validates` decorator). Every violation raises
+:class:`InvalidParameterError` (a ``ValueError`` and a ``TypeError``) with one
+message template::
 
     `name` must be <what the constraints allow>, but got <value>
+
+Classes keep their declaration in a ``_parameter_constraints`` class attribute (a
+subclass's dict merges its base's); functions expose it as
+``function.parameter_constraints``. Rules that tie several parameters together
+(``low < high``) stay as extra checks that raise :func:`parameter_error`.
 
 The declarations also generate invalid values (:func:`invalid_values`), so one
 test checks every public constructor against its own declaration.
 
 Example:
     >>> from symbolic_nas.validation import Interval, validate_params
-    >>> CONSTRAINTS = {"epochs": [Interval(int, 1, None)], "lr": [Interval(float, 0, None,
-    ...     closed="neither")]}
+    >>> CONSTRAINTS = {"epochs": [Interval(int, 1, None)],
+    ...                "lr": [Interval(float, 0, None, closed="neither")]}
     >>> validate_params(CONSTRAINTS, {"epochs": 3, "lr": 0.1})
     >>> validate_params(CONSTRAINTS, {"epochs": 0, "lr": 0.1})
     Traceback (most recent call last):
     ...
     symbolic_nas.validation.InvalidParameterError: `epochs` must be an int >= 1, but got 0
+    >>> validate_params(CONSTRAINTS, {"lr": float("inf")})
+    Traceback (most recent call last):
+    ...
+    symbolic_nas.validation.InvalidParameterError: `lr` must be a finite number > 0, but got inf
 """
 
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 __all__ = [
     "Constraint",
@@ -37,12 +50,17 @@ __all__ = [
     "Options",
     "Satisfies",
     "SequenceOf",
+    "brief",
     "check",
     "describe",
     "invalid_values",
     "make_constraint",
+    "parameter_error",
     "validate_params",
+    "validates",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -66,6 +84,10 @@ class Constraint(abc.ABC):
     @abc.abstractmethod
     def __str__(self) -> str:
         """The rule in words, to follow "must be" ("an int >= 1")."""
+
+    def plural(self) -> str | None:
+        """The rule for several values ("ints >= 1"), or None if it has no plural."""
+        return None
 
     def invalid_examples(self) -> list[Any]:
         """Values near this rule that break it (for generated tests)."""
@@ -91,19 +113,30 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 class Interval(Constraint):
     """A number of a kind (``int`` or ``float``; a float accepts ints too) in a range.
 
+    A missing end (None) is infinite; as in scikit-learn, ``closed`` says whether
+    it belongs to the range, so ``Interval(float, 0, None, closed="neither")`` is
+    a *finite* number > 0, while ``Interval(float, 0, None)`` admits ``inf``.
+    NaN, bools and strings never belong to an interval.
+
     Args:
         kind: ``int`` or ``float``.
-        low: The lower end, or None for none.
-        high: The upper end, or None for none.
+        low: The lower end, or None for -inf.
+        high: The upper end, or None for +inf.
         closed: Which ends belong to the range: ``"both"``, ``"left"``, ``"right"``
-            or ``"neither"``. ``float`` intervals never admit NaN.
+            or ``"neither"``.
 
     Example:
         >>> str(Interval(float, 0, 1, closed="right"))
-        'a float in (0, 1]'
+        'a number in (0, 1]'
+        >>> str(Interval(float, 0, None, closed="left")), str(Interval(int, 2, None))
+        ('a finite number >= 0', 'an int >= 2')
         >>> Interval(int, 1, None).is_satisfied_by(True)
         False
     """
@@ -118,97 +151,138 @@ class Interval(Constraint):
     ) -> None:
         if kind not in (int, float):
             raise ValueError(f"`kind` must be int or float, but got {kind!r}")
+        if closed not in ("both", "left", "right", "neither"):
+            raise ValueError(
+                f"`closed` must be one of ('both', 'left', 'right', 'neither'), but got {closed!r}"
+            )
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"`low` must be <= `high` ({high!r}), but got {low!r}")
         self.kind, self.low, self.high, self.closed = kind, low, high, closed
+        self._left = closed in ("both", "left")
+        self._right = closed in ("both", "right")
 
     def is_satisfied_by(self, value: Any) -> bool:
         if not (_is_int(value) if self.kind is int else _is_real(value)):
             return False
         if math.isnan(value):
             return False
-        left = self.closed in ("both", "left")
-        right = self.closed in ("both", "right")
-        if self.low is not None and (value < self.low if left else value <= self.low):
+        low = -math.inf if self.low is None else self.low
+        high = math.inf if self.high is None else self.high
+        if value < low or (value == low and not self._left):
             return False
-        return not (self.high is not None and (value > self.high if right else value >= self.high))
+        return not (value > high or (value == high and not self._right))
+
+    def _words(self, plural: bool) -> str:
+        noun = ("ints" if plural else "an int") if self.kind is int else "numbers"
+        if self.kind is float and not plural:
+            noun = "a number"
+        finite = self.kind is float and (
+            (self.low is None and not self._left and (self.high is not None or not self._right))
+            or (self.high is None and not self._right and self.low is not None)
+        )
+        if finite:
+            noun = "finite numbers" if plural else "a finite number"
+        if self.low is not None and self.high is not None:
+            left, right = "[" if self._left else "(", "]" if self._right else ")"
+            return f"{noun} in {left}{self.low}, {self.high}{right}"
+        if self.low is not None:
+            return f"{noun} {'>=' if self._left else '>'} {self.low}"
+        if self.high is not None:
+            return f"{noun} {'<=' if self._right else '<'} {self.high}"
+        if self.kind is float and self._left != self._right:
+            return f"{noun} {'< inf' if self._left else '> -inf'}"
+        return noun
 
     def __str__(self) -> str:
-        what = "an int" if self.kind is int else "a float"
-        left = self.closed in ("both", "left")
-        right = self.closed in ("both", "right")
-        if self.low is not None and self.high is None:
-            return f"{what} {'>=' if left else '>'} {self.low}"
-        if self.high is not None and self.low is None:
-            return f"{what} {'<=' if right else '<'} {self.high}"
-        if self.low is None and self.high is None:
-            return what if self.kind is int else "a finite or infinite float, not NaN"
-        return f"{what} in {'[' if left else '('}{self.low}, {self.high}{']' if right else ')'}"
+        return self._words(plural=False)
+
+    def plural(self) -> str:
+        return self._words(plural=True)
 
     def invalid_examples(self) -> list[Any]:
         out: list[Any] = ["1", True, float("nan")]
         if self.kind is int:
             out.append(1.5)
         if self.low is not None:
-            out.append(self.low - 1 if self.closed in ("both", "left") else self.low)
+            out.append(self.low - 1 if self._left else self.low)
+        elif self.kind is float and not self._left:
+            out.append(-math.inf)
         if self.high is not None:
-            out.append(self.high + 1 if self.closed in ("both", "right") else self.high)
+            out.append(self.high + 1 if self._right else self.high)
+        elif self.kind is float and not self._right:
+            out.append(math.inf)
         return out
 
 
 class Options(Constraint):
-    """One of a fixed set of values (strings, usually).
+    """One of a fixed set of values (of the same type: ``True`` is not ``1``).
 
     Example:
-        >>> str(Options(["adam", "sgd"]))
-        "one of ['adam', 'sgd']"
+        >>> str(Options(("adam", "sgd"))), str(Options(["auto"]))
+        ("one of ('adam', 'sgd')", "'auto'")
     """
 
     def __init__(self, options: Iterable[Any]) -> None:
-        self.options = list(options)
+        self.options: list[Any] | tuple[Any, ...] = (
+            options if isinstance(options, (list, tuple)) else list(options)
+        )
+        if not self.options:
+            raise ValueError(f"`options` must be a non-empty iterable, but got {options!r}")
 
     def is_satisfied_by(self, value: Any) -> bool:
         try:
-            return any(value == o and type(value) is type(o) for o in self.options)
+            return any(type(value) is type(o) and value == o for o in self.options)
         except Exception:
             return False
 
     def __str__(self) -> str:
-        return f"one of {self.options}"
+        return repr(self.options[0]) if len(self.options) == 1 else f"one of {self.options!r}"
 
     def invalid_examples(self) -> list[Any]:
-        return ["<not an option>", 12345]
+        return ["<not an option>", 12345, None]
 
 
 class InstanceOf(Constraint):
-    """An instance of one of ``types``.
+    """An instance of one of ``types`` (an ``int`` is never a ``bool``).
 
     Example:
-        >>> str(InstanceOf(bool))
-        'a bool'
+        >>> str(InstanceOf(bool)), str(InstanceOf(int)), InstanceOf(int).is_satisfied_by(True)
+        ('a bool', 'an int', False)
     """
 
     def __init__(self, types: type | tuple[type, ...], description: str | None = None) -> None:
         self.types = types if isinstance(types, tuple) else (types,)
-        names = " or ".join(t.__name__ for t in self.types)
-        self.description = description or f"a {names}"
+        self._names = " or ".join(t.__name__ for t in self.types)
+        self.description = description or _article(self._names)
 
     def is_satisfied_by(self, value: Any) -> bool:
-        if bool not in self.types and int in self.types and isinstance(value, bool):
+        if bool not in self.types and isinstance(value, bool):
             return False
         return isinstance(value, self.types)
 
     def __str__(self) -> str:
         return self.description
 
+    def plural(self) -> str:
+        return f"{self._names} objects"
+
     def invalid_examples(self) -> list[Any]:
         return [object(), "x" if str not in self.types else 3]
 
 
 class Satisfies(Constraint):
-    """Any rule given as a predicate and its description.
+    """Any rule given as a predicate (an exception in it means False) and its description.
+
+    Args:
+        predicate: Whether a value satisfies the rule.
+        description: The rule in words, to follow "must be".
+        invalid: Values that break the rule, for generated tests.
+        plural: The rule for several values, used by :class:`SequenceOf`.
 
     Example:
-        >>> str(Satisfies(callable, "a callable"))
-        'a callable'
+        >>> odd = Satisfies(lambda v: v % 2 == 1, "an odd int", invalid=[2], plural="odd ints")
+        >>> str(odd), odd.is_satisfied_by(3), odd.is_satisfied_by("3")
+        ('an odd int', True, False)
     """
 
     def __init__(
@@ -216,8 +290,11 @@ class Satisfies(Constraint):
         predicate: Callable[[Any], bool],
         description: str,
         invalid: Sequence[Any] = (),
+        *,
+        plural: str | None = None,
     ) -> None:
         self.predicate, self.description, self.invalid = predicate, description, list(invalid)
+        self._plural = plural
 
     def is_satisfied_by(self, value: Any) -> bool:
         try:
@@ -228,80 +305,152 @@ class Satisfies(Constraint):
     def __str__(self) -> str:
         return self.description
 
+    def plural(self) -> str | None:
+        return self._plural
+
     def invalid_examples(self) -> list[Any]:
         return [*self.invalid, object()]
 
 
 class SequenceOf(Constraint):
-    """A list or tuple (not a string) whose items all satisfy ``item``.
+    """A list or tuple (not a string) whose items each satisfy one of ``item``.
+
+    Args:
+        item: The constraint of every item (or a list of them, any one of which holds).
+        min_len: The fewest items.
+        distinct: Whether items must differ from each other.
+        description: The rule in words, instead of the one made from the others.
 
     Example:
-        >>> str(SequenceOf(Interval(int, 1, None), min_len=1))
-        'a non-empty sequence of (an int >= 1)'
+        >>> str(SequenceOf(Interval(int, 1, None), min_len=1, distinct=True))
+        'a non-empty sequence of distinct ints >= 1'
+        >>> str(SequenceOf([Interval(int, 0, None), None]))
+        'a sequence of items, each an int >= 0 or None'
     """
 
-    def __init__(self, item: Constraint, *, min_len: int = 0, distinct: bool = False) -> None:
-        self.item, self.min_len, self.distinct = item, min_len, distinct
+    def __init__(
+        self,
+        item: Any,
+        *,
+        min_len: int = 0,
+        distinct: bool = False,
+        description: str | None = None,
+    ) -> None:
+        specs = item if isinstance(item, list) else [item]
+        self.items = [make_constraint(c) for c in specs]
+        self.min_len, self.distinct, self.description = min_len, distinct, description
 
     def is_satisfied_by(self, value: Any) -> bool:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             return False
-        if len(value) < self.min_len or not all(self.item.is_satisfied_by(v) for v in value):
+        if len(value) < self.min_len:
             return False
-        return not (self.distinct and len(set(value)) != len(value))
+        if not all(any(c.is_satisfied_by(v) for c in self.items) for v in value):
+            return False
+        return not (self.distinct and _has_repeats(value))
 
     def __str__(self) -> str:
-        size = "a non-empty sequence" if self.min_len == 1 else "a sequence"
+        if self.description is not None:
+            return self.description
+        plural = self.items[0].plural() if len(self.items) == 1 else None
+        if plural is None:
+            plural = f"items, each {describe(self.items)}"
+        if self.distinct:
+            plural = f"distinct {plural}"
         if self.min_len > 1:
-            size = f"a sequence of at least {self.min_len} items"
-        distinct = " distinct" if self.distinct else ""
-        return f"{size} of{distinct} ({self.item})"
+            return f"a sequence of at least {self.min_len} {plural}"
+        return f"{'a non-empty' if self.min_len == 1 else 'a'} sequence of {plural}"
 
     def invalid_examples(self) -> list[Any]:
-        bad = [v for v in self.item.invalid_examples() if not self.item.is_satisfied_by(v)]
+        bad = [
+            v
+            for c in self.items
+            for v in c.invalid_examples()
+            if not any(other.is_satisfied_by(v) for other in self.items)
+        ]
         return ["abc", 7, *([[bad[0]]] if bad else []), *([[]] if self.min_len else [])]
+
+
+def _has_repeats(values: Sequence[Any]) -> bool:
+    try:
+        return len(set(values)) != len(values)
+    except TypeError:  # unhashable items (lists): compare them pairwise
+        return any(values[i] == values[j] for i in range(len(values)) for j in range(i))
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike)) and bool(os.fspath(value))
 
 
 def make_constraint(spec: Any) -> Constraint:
     """A :class:`Constraint` from a declaration item: a Constraint, ``None``, a type,
-    ``"callable"`` or ``"boolean"``.
+    ``"callable"``, ``"boolean"`` or ``"path"`` (a non-empty str or ``os.PathLike``).
 
     Example:
-        >>> str(make_constraint(None)), str(make_constraint("boolean"))
-        ('None', 'a bool')
+        >>> [str(make_constraint(spec)) for spec in (None, "boolean", "path", int)]
+        ['None', 'a bool', 'a non-empty path', 'an int']
     """
     if isinstance(spec, Constraint):
         return spec
     if spec is None:
         return _NoneConstraint()
-    if spec == "boolean":
+    if isinstance(spec, str) and spec == "boolean":
         return InstanceOf(bool)
-    if spec == "callable":
+    if isinstance(spec, str) and spec == "callable":
         return Satisfies(callable, "a callable", invalid=[3])
+    if isinstance(spec, str) and spec == "path":
+        return Satisfies(_is_path, "a non-empty path", invalid=["", 3])
     if isinstance(spec, type):
         return InstanceOf(spec)
     raise ValueError(
-        f"`spec` must be a Constraint, None, a type, 'callable' or 'boolean', but got {spec!r}"
+        "`spec` must be a Constraint, None, a type, 'callable', 'boolean' or 'path', "
+        f"but got {spec!r}"
     )
 
 
 def describe(constraints: Sequence[Any]) -> str:
-    """The constraints in words, joined with "or" (None last).
+    """The constraints in words, joined with "or", in the order declared.
 
     Example:
-        >>> describe([Interval(int, 1, None), None])
-        'an int >= 1 or None'
+        >>> describe([Interval(int, 1, None), None]), describe([None, Options(["auto"])])
+        ('an int >= 1 or None', "None or 'auto'")
     """
-    made = [make_constraint(c) for c in constraints]
-    words = [str(c) for c in made if not isinstance(c, _NoneConstraint)]
-    if any(isinstance(c, _NoneConstraint) for c in made):
-        words.append("None")
-    return " or ".join(words)
+    return " or ".join(str(make_constraint(c)) for c in constraints)
 
 
-def _brief(value: Any) -> str:
+def brief(value: Any) -> str:
+    """``repr(value)`` cut to 200 characters; arrays and tensors by type, shape and dtype.
+
+    Example:
+        >>> brief("x" * 300)[-5:], brief(3)
+        ('xx...', '3')
+    """
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None and not isinstance(value, (str, bytes)):
+        return f"{type(value).__name__}(shape={tuple(shape)}, dtype={dtype})"
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def parameter_error(
+    name: str, rule: str, value: Any, *, context: str | None = None
+) -> InvalidParameterError:
+    """The error "`name` must be <rule>, but got <value>" (for rules no declaration holds).
+
+    Args:
+        name: The parameter.
+        rule: What it must be, to follow "must be".
+        value: What it is.
+        context: Other values the rule depends on, added in parentheses.
+
+    Example:
+        >>> raise parameter_error("high", "> low (3)", 2)
+        Traceback (most recent call last):
+        ...
+        symbolic_nas.validation.InvalidParameterError: `high` must be > low (3), but got 2
+    """
+    extra = f" ({context})" if context else ""
+    return InvalidParameterError(f"`{name}` must be {rule}, but got {brief(value)}{extra}")
 
 
 def check(name: str, value: Any, constraints: Sequence[Any]) -> Any:
@@ -311,13 +460,15 @@ def check(name: str, value: Any, constraints: Sequence[Any]) -> Any:
         InvalidParameterError: "`name` must be …, but got …".
 
     Example:
-        >>> check("workers", 2, [Interval(int, 1, None), Options(["auto"])])
+        >>> check("workers", 2, [Options(["auto"]), Interval(int, 1, None)])
         2
-    """
+        >>> check("workers", 0, [Options(["auto"]), Interval(int, 1, None)])
+        Traceback (most recent call last):
+        ...
+        symbolic_nas.validation.InvalidParameterError: `workers` must be 'auto' or an int >= 1, but got 0
+    """  # noqa: E501
     if not any(make_constraint(c).is_satisfied_by(value) for c in constraints):
-        raise InvalidParameterError(
-            f"`{name}` must be {describe(constraints)}, but got {_brief(value)}"
-        )
+        raise parameter_error(name, describe(constraints), value)
     return value
 
 
@@ -329,19 +480,59 @@ def validate_params(constraints: Mapping[str, Sequence[Any]], values: Mapping[st
         values: Parameter name -> value (names without a declaration are ignored).
 
     Raises:
-        InvalidParameterError: For the first parameter that breaks its constraints.
+        InvalidParameterError: For the first parameter, in declaration order, that
+            breaks its constraints.
     """
     for name, declared in constraints.items():
         if name in values:
             check(name, values[name], declared)
 
 
+def validates(constraints: Mapping[str, Sequence[Any]]) -> Callable[[F], F]:
+    """Decorator: a function that validates its arguments (defaults included) first.
+
+    The declaration is kept as ``function.parameter_constraints``; every declared
+    name must be a parameter of the function.
+
+    Example:
+        >>> @validates({"depth": [Interval(int, 1, None)]})
+        ... def tower(*, depth: int = 2) -> list[int]:
+        ...     return list(range(depth))
+        >>> tower(depth=3), sorted(tower.parameter_constraints)
+        ([0, 1, 2], ['depth'])
+        >>> tower(depth=0)
+        Traceback (most recent call last):
+        ...
+        symbolic_nas.validation.InvalidParameterError: `depth` must be an int >= 1, but got 0
+    """
+
+    def decorate(function: F) -> F:
+        signature = inspect.signature(function)
+        unknown = sorted(set(constraints) - set(signature.parameters))
+        if unknown:
+            raise ValueError(
+                f"`constraints` must name parameters of {function.__qualname__}, but got {unknown}"
+            )
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            validate_params(constraints, bound.arguments)
+            return function(*args, **kwargs)
+
+        setattr(wrapper, "parameter_constraints", constraints)  # noqa: B010
+        return cast(F, wrapper)
+
+    return decorate
+
+
 def invalid_values(constraints: Sequence[Any]) -> list[Any]:
     """Values that satisfy none of ``constraints``, derived from their declarations.
 
     Example:
-        >>> invalid_values([Interval(int, 1, None), None])[:3]
-        ['1', True, nan]
+        >>> invalid_values([Interval(int, 1, None), None])
+        ['1', True, nan, 1.5, 0]
     """
     made = [make_constraint(c) for c in constraints]
     out: list[Any] = []

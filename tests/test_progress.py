@@ -100,7 +100,7 @@ def test_hooks_need_on_search_start_first(codec):
         ({"total": -1}, "`total` must be an int >= 0 or None, but got -1"),
         ({"total": 2.5}, "`total` must be an int >= 0 or None, but got 2.5"),
         ({"total": True}, "`total` must be an int >= 0 or None, but got True"),
-        ({"disable": "yes"}, "`disable` must be True, False or None, but got 'yes'"),
+        ({"disable": "yes"}, "`disable` must be a bool or None, but got 'yes'"),
         ({"desc": 3}, "`desc` must be a str, but got 3"),
         ({"leave": None}, "`leave` must be a bool, but got None"),
     ],

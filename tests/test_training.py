@@ -93,7 +93,7 @@ def test_mnist5k_splits_are_stratified_and_deterministic() -> None:
     assert len(normalized.train[1]) == 4900 and len(normalized.test[1]) == 0
     assert abs(float(normalized.train[0].mean())) < 1e-4
     assert abs(float(normalized.train[0].std()) - 1) < 1e-3
-    with pytest.raises(ValueError, match=r"`split_seed` must be a non-negative int, but got -1"):
+    with pytest.raises(ValueError, match=r"`split_seed` must be an int >= 0, but got -1"):
         load_mnist5k(split_seed=-1)
     with pytest.raises(ValueError, match=r"`test_per_class` must be an int in \[0, 449\]"):
         load_mnist5k(test_per_class=450)
@@ -251,8 +251,8 @@ def test_bad_custom_data(returned: Any, match: str) -> None:
         ({"eval_batch_size": 0}, "`eval_batch_size` must be an int >= 1, but got 0"),
         ({"reward": "best"}, "`reward` must be one of ('final_accuracy', 'zoph_le') or a"),
         ({"device": "gpu7"}, "`device` must be 'auto' or a torch device, but got 'gpu7'"),
-        ({"mixed_precision": "bf16"}, "`mixed_precision` must be 'auto', True or False, but got"),
-        ({"channels_last": None}, "`channels_last` must be 'auto', True or False, but got None"),
+        ({"mixed_precision": "bf16"}, "`mixed_precision` must be 'auto' or a bool, but got 'bf16'"),
+        ({"channels_last": None}, "`channels_last` must be 'auto' or a bool, but got None"),
         ({"seed": -1}, "`seed` must be an int >= 0, but got -1"),
     ],
 )

@@ -11,12 +11,13 @@ unless ``file`` is given) is a terminal, so logs and CI output stay clean; pass
 from __future__ import annotations
 
 import math
-from typing import IO
+from typing import IO, Any, ClassVar
 
 from tqdm.auto import tqdm
 
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
+from symbolic_nas.validation import Interval, Satisfies, validate_params
 
 __all__ = ["ProgressCallback"]
 
@@ -53,6 +54,14 @@ class ProgressCallback(Callback):
         True
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "total": [Interval(int, 0, None), None],
+        "disable": ["boolean", None],
+        "desc": [str],
+        "leave": ["boolean"],
+        "file": [Satisfies(lambda f: callable(f.write), "a writable text stream"), None],
+    }
+
     def __init__(
         self,
         total: int | None = None,
@@ -62,16 +71,10 @@ class ProgressCallback(Callback):
         leave: bool = True,
         file: IO[str] | None = None,
     ):
-        if total is not None and (
-            isinstance(total, bool) or not isinstance(total, int) or total < 0
-        ):
-            raise ValueError(f"`total` must be an int >= 0 or None, but got {total!r}")
-        if disable is not None and not isinstance(disable, bool):
-            raise ValueError(f"`disable` must be True, False or None, but got {disable!r}")
-        if not isinstance(desc, str):
-            raise ValueError(f"`desc` must be a str, but got {desc!r}")
-        if not isinstance(leave, bool):
-            raise ValueError(f"`leave` must be a bool, but got {leave!r}")
+        validate_params(
+            self._parameter_constraints,
+            {"total": total, "disable": disable, "desc": desc, "leave": leave, "file": file},
+        )
         self.total = total
         self.disable = disable
         self.desc = desc

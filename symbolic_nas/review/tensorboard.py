@@ -39,7 +39,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 from symbolic_nas.review.events import (
     FAILURE,
@@ -55,6 +55,7 @@ from symbolic_nas.review.events import (
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
+from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validate_params
 
 __all__ = ["INACTIVE", "TensorBoardCallback", "numeric_metrics", "trial_markdown", "trial_run"]
 
@@ -179,16 +180,6 @@ def _write_runs(runs: list[tuple[str, bytes]]) -> None:
         write_event_file(directory, record)
 
 
-def _check_names(names: Sequence[str] | None) -> list[str] | None:
-    if names is None:
-        return None
-    if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(
-            f"`metrics` must be a sequence of non-empty metric names or None, but got {names!r}"
-        )
-    return list(dict.fromkeys(["reward", *names]))
-
-
 class TensorBoardCallback(Callback):
     """Logs a search for TensorBoard (scalars, algorithm statistics, HParams, texts).
 
@@ -228,6 +219,18 @@ class TensorBoardCallback(Callback):
         ['00000']
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "logdir": ["path"],
+        "flush_secs": [Interval(float, 0, None)],
+        "metrics": [
+            SequenceOf(
+                Satisfies(lambda n: isinstance(n, str) and bool(n), "a non-empty str", [""]),
+                description="a sequence of non-empty metric names",
+            ),
+            None,
+        ],
+    }
+
     def __init__(
         self,
         logdir: str | os.PathLike[str],
@@ -235,17 +238,13 @@ class TensorBoardCallback(Callback):
         flush_secs: float = 2.0,
         metrics: Sequence[str] | None = None,
     ):
-        if not isinstance(logdir, (str, os.PathLike)) or not os.fspath(logdir):
-            raise ValueError(f"`logdir` must be a non-empty path, but got {logdir!r}")
-        if (
-            isinstance(flush_secs, bool)
-            or not isinstance(flush_secs, (int, float))
-            or not flush_secs >= 0
-        ):
-            raise ValueError(f"`flush_secs` must be a number >= 0, but got {flush_secs!r}")
+        validate_params(
+            self._parameter_constraints,
+            {"logdir": logdir, "flush_secs": flush_secs, "metrics": metrics},
+        )
         self.logdir = os.fspath(logdir)
         self.flush_secs = float(flush_secs)
-        self.metrics = _check_names(metrics)
+        self.metrics = None if metrics is None else list(dict.fromkeys(["reward", *metrics]))
         self._main: EventFile | None = None
         self._io: ThreadPoolExecutor | None = None
         self._pending: collections.deque[Future[None]] = collections.deque()

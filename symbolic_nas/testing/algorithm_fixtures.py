@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pyglove as pg
 
 import symbolic_nas as sn
+from symbolic_nas.validation import Interval, validate_params
 
 __all__ = ["ToyObjective", "algorithm_test_spaces"]
 
@@ -90,11 +91,17 @@ class ToyObjective:
         ([2, 0, 3], 0.5556)
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "seed": [Interval(int, None, None)],
+        "num_decisions": [Interval(int, 1, None)],
+        "vocab_size": [Interval(int, 2, None)],
+    }
+
     def __init__(self, *, seed: int = 0, num_decisions: int = 4, vocab_size: int = 8):
-        checks = (("num_decisions", num_decisions, 1), ("vocab_size", vocab_size, 2))
-        for name, value, low in checks:
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"`{name}` must be an int >= {low}, but got {value!r}")
+        validate_params(
+            self._parameter_constraints,
+            {"seed": seed, "num_decisions": num_decisions, "vocab_size": vocab_size},
+        )
         # Seeded apart from the algorithms' own seeds (random search with seed s must not
         # start at the optimum of the toy with seed s).
         rng = random.Random(f"symbolic_nas.testing.ToyObjective/{seed}")

@@ -8,11 +8,10 @@ and returns metrics with a reward, as a tuner expects from an evaluation functio
 from __future__ import annotations
 
 import math
-import numbers
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +20,15 @@ from torch import nn
 from symbolic_nas.training.data.mnist import load_mnist5k
 from symbolic_nas.training.rewards import REWARDS as _REWARDS
 from symbolic_nas.training.rewards import RewardFn
+from symbolic_nas.validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    Satisfies,
+    brief,
+    parameter_error,
+    validate_params,
+)
 
 __all__ = ["NonFiniteLossError", "Trainer"]
 
@@ -36,6 +44,10 @@ _HPARAMS = (
 )  # fmt: skip
 # On CUDA, checking the loss costs a device sync: check every this many batches.
 _CUDA_LOSS_CHECK_EVERY = 16
+
+
+def _is_device(value: Any) -> bool:
+    return not isinstance(value, bool) and torch.device(value) is not None
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -90,7 +102,7 @@ class Trainer:
         seed: Seed of the batch order.
 
     Raises:
-        ValueError: If a hyperparameter is invalid.
+        InvalidParameterError: If a hyperparameter is invalid (a ``ValueError``).
 
     Example:
         >>> from torch import nn
@@ -103,6 +115,24 @@ class Trainer:
         >>> 0.0 <= trainer.test_accuracy(model) <= 1.0
         True
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "data": [Options(("mnist5k",)), "callable"],
+        "epochs": [Interval(int, 1, None)],
+        "batch_size": [Interval(int, 1, None)],
+        "optimizer": [Options(_OPTIMIZERS)],
+        "lr": [Interval(float, 0, None, closed="neither")],
+        "momentum": [Interval(float, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "weight_decay": [Interval(float, 0, None, closed="left")],
+        "max_batches_per_epoch": [None, Interval(int, 1, None)],
+        "eval_batch_size": [Interval(int, 1, None)],
+        "reward": [Options(tuple(_REWARDS)), "callable"],
+        "device": [Options(("auto",)), Satisfies(_is_device, "a torch device", invalid=["gpu7"])],
+        "mixed_precision": [Options(("auto",)), "boolean"],
+        "channels_last": [Options(("auto",)), "boolean"],
+        "seed": [Interval(int, 0, None)],
+    }
 
     def __init__(
         self,
@@ -123,42 +153,26 @@ class Trainer:
         channels_last: bool | Auto = "auto",
         seed: int = 0,
     ) -> None:
-        if not (data == "mnist5k" if isinstance(data, str) else callable(data)):
-            raise ValueError(f"`data` must be 'mnist5k' or a callable, but got {data!r}")
-        _check_int("epochs", epochs, 1)
-        _check_int("batch_size", batch_size, 1)
-        if optimizer not in _OPTIMIZERS:
-            raise ValueError(f"`optimizer` must be one of {_OPTIMIZERS}, but got {optimizer!r}")
-        _check_real("lr", lr, "a finite number > 0", lambda v: 0 < v < math.inf)
-        _check_real("momentum", momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
-        if not isinstance(nesterov, bool):
-            raise ValueError(f"`nesterov` must be a bool, but got {nesterov!r}")
+        validate_params(
+            self._parameter_constraints,
+            {
+                "data": data, "epochs": epochs, "batch_size": batch_size,
+                "optimizer": optimizer, "lr": lr, "momentum": momentum, "nesterov": nesterov,
+                "weight_decay": weight_decay, "max_batches_per_epoch": max_batches_per_epoch,
+                "eval_batch_size": eval_batch_size, "reward": reward, "device": device,
+                "mixed_precision": mixed_precision, "channels_last": channels_last,
+                "seed": seed,
+            },
+        )  # fmt: skip
         if nesterov and (optimizer != "sgd" or momentum == 0):
-            raise ValueError(
-                "`nesterov` must be False unless optimizer='sgd' with momentum > 0, "
-                f"but got {nesterov!r} (optimizer={optimizer!r}, momentum={momentum!r})"
+            raise parameter_error(
+                "nesterov",
+                "False unless optimizer='sgd' with momentum > 0",
+                nesterov,
+                context=f"optimizer={optimizer!r}, momentum={momentum!r}",
             )
-        _check_real(
-            "weight_decay", weight_decay, "a finite number >= 0", lambda v: 0 <= v < math.inf
-        )
-        if max_batches_per_epoch is not None:
-            _check_int("max_batches_per_epoch", max_batches_per_epoch, 1, "None or ")
-        _check_int("eval_batch_size", eval_batch_size, 1)
-        if not (reward in _REWARDS if isinstance(reward, str) else callable(reward)):
-            raise ValueError(
-                f"`reward` must be one of {tuple(_REWARDS)} or a callable, but got {reward!r}"
-            )
-        if not (isinstance(device, str) and device == "auto"):
-            try:
-                device = str(torch.device(device))
-            except (RuntimeError, TypeError, ValueError):
-                raise ValueError(
-                    f"`device` must be 'auto' or a torch device, but got {device!r}"
-                ) from None
-        for name, value in (("mixed_precision", mixed_precision), ("channels_last", channels_last)):
-            if not (value == "auto" or isinstance(value, bool)):
-                raise ValueError(f"`{name}` must be 'auto', True or False, but got {value!r}")
-        _check_int("seed", seed, 0)
+        if device != "auto":
+            device = str(torch.device(device))
 
         self._data = data
         self._epochs = epochs
@@ -417,8 +431,8 @@ class Trainer:
             return splits.train, splits.val, splits.test
         result = self._data()  # type: ignore[operator]
         if not isinstance(result, (tuple, list)) or len(result) not in (2, 3):
-            raise ValueError(
-                f"`data` must return (train, val) or (train, val, test), but got {_brief(result)}"
+            raise InvalidParameterError(
+                f"`data` must return (train, val) or (train, val, test), but got {brief(result)}"
             )
         names = ("train", "val", "test")
         checked = [_check_split(names[i], s) for i, s in enumerate(result)]
@@ -435,33 +449,23 @@ def _prepare(model: nn.Module, device: torch.device, channels_last: bool) -> nn.
 
 
 def _check_split(name: str, split: Any) -> Split:
+    """One split returned by the ``data`` callable, checked (a bad split is a bad ``data``)."""
     if not (isinstance(split, (tuple, list)) and len(split) == 2):
-        raise ValueError(f"`data` {name} split must be a pair (x, y), but got {_brief(split)}")
+        raise InvalidParameterError(
+            f"`data` {name} split must be a pair (x, y), but got {brief(split)}"
+        )
     x, y = split
     if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 1):
-        raise ValueError(f"`data` {name} x must be a floating-point tensor, but got {_brief(x)}")
+        raise InvalidParameterError(
+            f"`data` {name} x must be a floating-point tensor, but got {brief(x)}"
+        )
     if not (isinstance(y, torch.Tensor) and y.dim() == 1 and not y.is_floating_point()):
-        raise ValueError(f"`data` {name} y must be a 1-D integer tensor, but got {_brief(y)}")
+        raise InvalidParameterError(
+            f"`data` {name} y must be a 1-D integer tensor, but got {brief(y)}"
+        )
     if len(x) != len(y) or len(y) == 0:
-        raise ValueError(
+        raise InvalidParameterError(
             f"`data` {name} split must have as many (> 0) labels as inputs, "
             f"but got {len(x)} inputs and {len(y)} labels"
         )
     return x, y.long()
-
-
-def _brief(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"Tensor(shape={tuple(value.shape)}, dtype={value.dtype})"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _check_int(name: str, value: Any, minimum: int, prefix: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be {prefix}an int >= {minimum}, but got {value!r}")
-
-
-def _check_real(name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not ok(float(value)):
-        raise ValueError(f"`{name}` must be {rule}, but got {value!r}")

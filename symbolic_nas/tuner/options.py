@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import os
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from symbolic_nas import algorithms as _algorithms
 from symbolic_nas.tuner.callbacks import Callback
 from symbolic_nas.tuner.executors.local import Executor
+from symbolic_nas.validation import (
+    InstanceOf,
+    Interval,
+    Options,
+    SequenceOf,
+    validate_params,
+)
 
 __all__ = ["EXECUTORS", "CallbackList", "SearchOptions"]
 
@@ -22,6 +27,8 @@ EXECUTORS = ("auto", "inline", "process", "ray")
 
 @dataclasses.dataclass
 class SearchOptions:
+    """The validated keyword options of ``sn.search`` (see there for their meaning)."""
+
     algorithm: str | _algorithms.Algorithm
     num_trials: int
     workers: int
@@ -42,79 +49,54 @@ class SearchOptions:
     checkpoint_interval: float
     metadata: dict[str, Any]
 
+    #: The declared constraints of ``sn.search``'s keyword options.
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "algorithm": [
+            InstanceOf(str, "a registered name"),
+            InstanceOf(_algorithms.Algorithm, "an Algorithm instance"),
+        ],
+        "num_trials": [Interval(int, 1, None)],
+        "workers": [Options(("auto",)), Interval(int, 1, None)],
+        "executor": [Options(EXECUTORS), InstanceOf(Executor)],
+        "run_dir": ["path", None],
+        "resume": ["boolean"],
+        "seed": [None, Interval(int, 0, None)],
+        "failure_reward": [None, Interval(float, None, None, closed="neither")],
+        "max_consecutive_failures": [None, Interval(int, 1, None)],
+        "trial_timeout": [None, Interval(float, 0, None, closed="right")],
+        "max_retries": [Interval(int, 0, None)],
+        "gpus": [
+            SequenceOf([Interval(int, 0, None), InstanceOf(str)], description="a list of GPU ids"),
+            None,
+        ],
+        "gpus_per_trial": [Interval(float, 0, None)],
+        "worker_threads": [Interval(int, 1, None)],
+        "callbacks": [SequenceOf(InstanceOf(Callback))],
+        "tensorboard": ["boolean"],
+        "progress": ["boolean", None],
+        "checkpoint_interval": [Interval(float, 0, None)],
+        "metadata": [InstanceOf(Mapping, "a mapping"), None],
+    }
+
     @classmethod
     def validated(cls, **kw: Any) -> SearchOptions:
-        if not isinstance(kw["algorithm"], (str, _algorithms.Algorithm)):
-            raise ValueError(
-                "`algorithm` must be a registered name or an Algorithm instance, "
-                f"but got {kw['algorithm']!r}"
-            )
-        _check_int("num_trials", kw["num_trials"], 1)
-        if not isinstance(kw["executor"], Executor) and kw["executor"] not in EXECUTORS:
-            raise ValueError(
-                f"`executor` must be one of {EXECUTORS} or an Executor, but got {kw['executor']!r}"
-            )
-        if kw["workers"] != "auto":
-            _check_int("workers", kw["workers"], 1, "'auto' or ")
+        """The options of ``sn.search`` checked and normalised (paths, lists, defaults).
+
+        Raises:
+            InvalidParameterError: "`name` must be …, but got …" for the first bad option.
+        """
+        validate_params(cls._parameter_constraints, kw)
         if kw["run_dir"] is not None:
-            if not isinstance(kw["run_dir"], (str, os.PathLike)) or not os.fspath(kw["run_dir"]):
-                raise ValueError(f"`run_dir` must be a path or None, but got {kw['run_dir']!r}")
             kw["run_dir"] = os.fspath(kw["run_dir"])
-        for name in ("resume", "tensorboard"):
-            if not isinstance(kw[name], bool):
-                raise ValueError(f"`{name}` must be a bool, but got {kw[name]!r}")
-        if kw["seed"] is not None:
-            _check_int("seed", kw["seed"], 0, "None or ")
-        reward = kw["failure_reward"]
-        if reward is not None and (
-            isinstance(reward, bool)
-            or not isinstance(reward, numbers.Real)
-            or not math.isfinite(reward)
-        ):
-            raise ValueError(f"`failure_reward` must be None or a finite float, but got {reward!r}")
-        kw["failure_reward"] = None if reward is None else float(reward)
-        if kw["max_consecutive_failures"] is not None:
-            _check_int("max_consecutive_failures", kw["max_consecutive_failures"], 1, "None or ")
-        timeout = kw["trial_timeout"]
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0
-        ):
-            raise ValueError(f"`trial_timeout` must be None or a number > 0, but got {timeout!r}")
-        _check_int("max_retries", kw["max_retries"], 0)
+        if kw["failure_reward"] is not None:
+            kw["failure_reward"] = float(kw["failure_reward"])
         if kw["gpus"] is not None:
-            if isinstance(kw["gpus"], (str, bytes)) or not isinstance(kw["gpus"], Sequence):
-                raise ValueError(
-                    f"`gpus` must be a list of GPU ids or None, but got {kw['gpus']!r}"
-                )
             kw["gpus"] = [str(g) for g in kw["gpus"]]
-        per_trial = kw["gpus_per_trial"]
-        if isinstance(per_trial, bool) or not isinstance(per_trial, numbers.Real) or per_trial < 0:
-            raise ValueError(f"`gpus_per_trial` must be a number >= 0, but got {per_trial!r}")
-        _check_int("worker_threads", kw["worker_threads"], 1)
-        callbacks = list(kw["callbacks"])
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise ValueError(
-                    f"`callbacks` must hold symbolic_nas Callback objects, but got {callback!r}"
-                )
-        kw["callbacks"] = callbacks
+        kw["callbacks"] = list(kw["callbacks"])
         if kw["progress"] is None:
             kw["progress"] = bool(getattr(sys.stderr, "isatty", lambda: False)())
-        elif not isinstance(kw["progress"], bool):
-            raise ValueError(f"`progress` must be a bool or None, but got {kw['progress']!r}")
-        interval = kw["checkpoint_interval"]
-        if isinstance(interval, bool) or not isinstance(interval, numbers.Real) or interval < 0:
-            raise ValueError(f"`checkpoint_interval` must be a number >= 0, but got {interval!r}")
-        metadata = kw["metadata"]
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise ValueError(f"`metadata` must be a mapping or None, but got {metadata!r}")
-        kw["metadata"] = dict(metadata or {})
+        kw["metadata"] = dict(kw["metadata"] or {})
         return cls(**kw)
-
-
-def _check_int(name: str, value: Any, minimum: int, prefix: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be {prefix}an int >= {minimum}, but got {value!r}")
 
 
 class CallbackList:

@@ -72,7 +72,7 @@ def test_setup_is_required_and_validated():
     with pytest.raises(TypeError, match=r"`codec` must be a symbolic_nas Codec"):
         algo.setup({"k": sn.oneof([1, 2])})
     for bad in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match=r"`budget` must be a positive int or None"):
+        with pytest.raises(ValueError, match=r"`budget` must be an int >= 1 or None"):
             algo.setup(sn.encode(CODEC_SPACE), budget=bad)
     with pytest.raises(ValueError, match=r"`seed` must be an int or None, but got 1.5"):
         _Recorder(seed=1.5)

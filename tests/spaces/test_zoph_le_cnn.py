@@ -100,7 +100,7 @@ def test_layer_inputs_must_be_earlier_layers() -> None:
     ("kwargs", "message"),
     [
         ({"num_layers": 0}, r"`num_layers` must be an int >= 1, but got 0"),
-        ({"filter_sizes": (1, 2)}, r"`filter_sizes` must hold odd ints, but got \(1, 2\)"),
+        ({"filter_sizes": (1, 2)}, r"`filter_sizes` must be .* odd ints >= 1, but got \(1, 2\)"),
         ({"num_filters": []}, r"`num_filters` must be a non-empty sequence of distinct ints"),
         ({"strides": (1, 1)}, r"`strides` must be a non-empty sequence of distinct ints"),
         ({"num_classes": "10"}, r"`num_classes` must be an int >= 1, but got '10'"),

@@ -15,6 +15,8 @@ import importlib.resources
 import numpy as np
 import torch
 
+from symbolic_nas.validation import Interval, parameter_error, validates
+
 __all__ = ["MnistSplits", "load_mnist5k"]
 
 NUM_CLASSES = 10
@@ -53,6 +55,14 @@ class MnistSplits:
     normalized: bool
 
 
+@validates(
+    {
+        "split_seed": [Interval(int, 0, None)],
+        "val_per_class": [Interval(int, 1, PER_CLASS - 1)],
+        "test_per_class": [Interval(int, 0, PER_CLASS - 2)],
+        "normalize": ["boolean"],
+    }
+)
 def load_mnist5k(
     *,
     split_seed: int = 0,
@@ -80,7 +90,7 @@ def load_mnist5k(
         The splits, with the training mean/std recorded.
 
     Raises:
-        ValueError: If an argument is out of range.
+        InvalidParameterError: If an argument is out of range (a ``ValueError``).
 
     Example:
         >>> splits = load_mnist5k(split_seed=1, normalize=True)
@@ -89,21 +99,10 @@ def load_mnist5k(
         >>> abs(float(splits.train[0].mean())) < 1e-4
         True
     """
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
-        raise ValueError(f"`split_seed` must be a non-negative int, but got {split_seed!r}")
-    if isinstance(val_per_class, bool) or not isinstance(val_per_class, int) or val_per_class < 1:
-        raise ValueError(f"`val_per_class` must be an int >= 1, but got {val_per_class!r}")
-    if (
-        isinstance(test_per_class, bool)
-        or not isinstance(test_per_class, int)
-        or not 0 <= test_per_class <= PER_CLASS - 1 - val_per_class
-    ):
-        raise ValueError(
-            f"`test_per_class` must be an int in [0, {PER_CLASS - 1 - val_per_class}] "
-            f"(at least one training image per class), but got {test_per_class!r}"
-        )
-    if not isinstance(normalize, bool):
-        raise ValueError(f"`normalize` must be a bool, but got {normalize!r}")
+    if test_per_class > PER_CLASS - 1 - val_per_class:
+        most = PER_CLASS - 1 - val_per_class
+        rule = f"an int in [0, {most}] (at least one training image per class)"
+        raise parameter_error("test_per_class", rule, test_per_class)
 
     pixels, labels = _read_arrays()
     rng = np.random.default_rng(split_seed)
