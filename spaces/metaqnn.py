@@ -51,6 +51,7 @@ from torch import nn
 from symbolic_nas import space as sn
 from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validates
 
+from ._constraints import CHOICES, ODD_CHOICES, POSITIVE_INT
 from .examples import Example, register_example
 from .registry import register
 
@@ -73,27 +74,19 @@ CONV_KERNEL_SIZES = (1, 3, 5)
 POOLS = ((5, 3), (3, 2), (2, 2))
 FC_SIZES = (512, 256, 128)
 
-_POSITIVE = Interval(int, 1, None)
-_ODD = Satisfies(
-    lambda k: _POSITIVE.is_satisfied_by(k) and k % 2 == 1,
-    "an odd int >= 1",
-    invalid=[2],
-    plural="odd ints >= 1",
-)
 _POOL = Satisfies(
-    lambda p: isinstance(p, Sequence) and len(p) == 2 and all(map(_POSITIVE.is_satisfied_by, p)),
+    lambda p: isinstance(p, Sequence) and len(p) == 2 and all(map(POSITIVE_INT.is_satisfied_by, p)),
     "a (kernel_size, stride) pair of ints >= 1",
     invalid=[(5,), (0, 1)],
 )
-_CHOICES = SequenceOf(_POSITIVE, min_len=1, distinct=True)
 #: The constraints of :func:`metaqnn`'s arguments.
 PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
-    "max_layers": [_POSITIVE],
-    "image_size": [_POSITIVE],
-    "in_channels": [_POSITIVE],
-    "num_classes": [_POSITIVE],
-    "conv_filters": [_CHOICES],
-    "conv_kernel_sizes": [SequenceOf(_ODD, min_len=1, distinct=True)],
+    "max_layers": [POSITIVE_INT],
+    "image_size": [POSITIVE_INT],
+    "in_channels": [POSITIVE_INT],
+    "num_classes": [POSITIVE_INT],
+    "conv_filters": [CHOICES],
+    "conv_kernel_sizes": [ODD_CHOICES],
     "pools": [
         SequenceOf(
             _POOL,
@@ -102,7 +95,7 @@ PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
             description="a non-empty sequence of distinct (kernel_size, stride) pairs of ints >= 1",
         )
     ],
-    "fc_sizes": [_CHOICES],
+    "fc_sizes": [CHOICES],
     "max_fc": [Interval(int, 0, None)],
 }
 

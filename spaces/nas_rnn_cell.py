@@ -37,6 +37,7 @@ from torch import nn
 from symbolic_nas import space as sn
 from symbolic_nas.validation import Interval, Options, check, parameter_error, validates
 
+from ._constraints import POSITIVE_INT
 from .examples import Example, register_example
 from .registry import register
 
@@ -56,8 +57,8 @@ _ACTIVATION_FNS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 #: The constraints of :func:`nas_rnn_cell`'s arguments.
 PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "base": [Interval(int, 2, None)],
-    "input_size": [Interval(int, 1, None)],
-    "hidden_size": [Interval(int, 1, None)],
+    "input_size": [POSITIVE_INT],
+    "hidden_size": [POSITIVE_INT],
 }
 
 

@@ -33,9 +33,10 @@ import torch
 from torch import nn
 
 from symbolic_nas import space as sn
-from symbolic_nas.validation import Interval, Options, check, validates
+from symbolic_nas.validation import Options, check, validates
 
 from . import nasbench201_cell as cell
+from ._constraints import POSITIVE_INT
 from .examples import Example, register_example
 from .registry import register
 
@@ -56,7 +57,7 @@ OPS = cell.OPS
 EDGES = cell.EDGES
 #: The constraints of :func:`nasbench201`'s arguments.
 PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
-    name: [Interval(int, 1, None)] for name in ("C", "N", "num_classes", "in_channels")
+    name: [POSITIVE_INT] for name in ("C", "N", "num_classes", "in_channels")
 }
 
 

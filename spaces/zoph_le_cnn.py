@@ -40,8 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from symbolic_nas import space as sn
-from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validates
+from symbolic_nas.validation import validates
 
+from ._constraints import CHOICES, ODD_CHOICES, POSITIVE_INT
 from .examples import Example, register_example
 from .registry import register
 
@@ -51,22 +52,14 @@ FILTER_SIZES = (1, 3, 5, 7)
 NUM_FILTERS = (24, 36, 48, 64)
 PAPER_STRIDES = (1, 2, 3)
 
-_POSITIVE = Interval(int, 1, None)
-_ODD = Satisfies(
-    lambda k: _POSITIVE.is_satisfied_by(k) and k % 2 == 1,
-    "an odd int >= 1",
-    invalid=[2],
-    plural="odd ints >= 1",
-)
-_CHOICES = SequenceOf(_POSITIVE, min_len=1, distinct=True)
 #: The constraints of :func:`zoph_le_cnn`'s arguments.
 PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
-    "num_layers": [_POSITIVE],
-    "filter_sizes": [SequenceOf(_ODD, min_len=1, distinct=True)],
-    "num_filters": [_CHOICES],
-    "strides": [_CHOICES, None],
-    "in_channels": [_POSITIVE],
-    "num_classes": [_POSITIVE],
+    "num_layers": [POSITIVE_INT],
+    "filter_sizes": [ODD_CHOICES],
+    "num_filters": [CHOICES],
+    "strides": [CHOICES, None],
+    "in_channels": [POSITIVE_INT],
+    "num_classes": [POSITIVE_INT],
 }
 
 

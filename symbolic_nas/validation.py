@@ -164,7 +164,7 @@ class Interval(Constraint):
     def is_satisfied_by(self, value: Any) -> bool:
         if not (_is_int(value) if self.kind is int else _is_real(value)):
             return False
-        if math.isnan(value):
+        if not isinstance(value, numbers.Integral) and math.isnan(value):
             return False
         low = -math.inf if self.low is None else self.low
         high = math.inf if self.high is None else self.high
@@ -173,15 +173,12 @@ class Interval(Constraint):
         return not (value > high or (value == high and not self._right))
 
     def _words(self, plural: bool) -> str:
-        noun = ("ints" if plural else "an int") if self.kind is int else "numbers"
-        if self.kind is float and not plural:
-            noun = "a number"
-        finite = self.kind is float and (
-            (self.low is None and not self._left and (self.high is not None or not self._right))
-            or (self.high is None and not self._right and self.low is not None)
-        )
-        if finite:
-            noun = "finite numbers" if plural else "a finite number"
+        # Say "finite" where neither infinity belongs and a missing end does not say so.
+        no_low_inf = self.low is not None or not self._left
+        no_high_inf = self.high is not None or not self._right
+        finite = no_low_inf and no_high_inf and (self.low is None or self.high is None)
+        noun = "int" if self.kind is int else ("finite number" if finite else "number")
+        noun = f"{noun}s" if plural else _article(noun)
         if self.low is not None and self.high is not None:
             left, right = "[" if self._left else "(", "]" if self._right else ")"
             return f"{noun} in {left}{self.low}, {self.high}{right}"
@@ -243,7 +240,7 @@ class Options(Constraint):
 
 
 class InstanceOf(Constraint):
-    """An instance of one of ``types`` (an ``int`` is never a ``bool``).
+    """An instance of one of ``types`` (a ``bool`` only when ``bool`` is one of them).
 
     Example:
         >>> str(InstanceOf(bool)), str(InstanceOf(int)), InstanceOf(int).is_satisfied_by(True)
