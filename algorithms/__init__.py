@@ -12,11 +12,10 @@ Example:
     >>> algo.setup(sn.encode({"k": sn.oneof([3, 5])}), budget=10)
 """
 
+from symbolic_nas.algorithms import controller as controller  # registers "reinforce", "ppo"
 from symbolic_nas.algorithms import evolution as evolution  # registers "evolution"
-from symbolic_nas.algorithms import ppo as ppo  # registers "ppo"
 from symbolic_nas.algorithms import q_learning as q_learning  # registers "q_learning"
 from symbolic_nas.algorithms import random_search  # noqa: F401  (registers "random")
-from symbolic_nas.algorithms import reinforce as reinforce  # registers "reinforce"
 from symbolic_nas.algorithms.base import Algorithm, Proposal, available, get, register
 
 __all__ = ["Algorithm", "Proposal", "available", "get", "register"]

@@ -138,6 +138,23 @@ class Algorithm(abc.ABC):
         """Proposals handed out and not yet answered, oldest first."""
         return list(self._outstanding.values())
 
+    def outstanding_proposal(self, proposal_id: int) -> Proposal | None:
+        """The outstanding proposal with this id, or None (never proposed, or answered).
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> from symbolic_nas import algorithms
+            >>> algo = algorithms.get("random", seed=0)
+            >>> algo.setup(sn.encode({"k": sn.oneof([3, 5])}))
+            >>> p = algo.propose()
+            >>> algo.outstanding_proposal(p.id) is p
+            True
+            >>> algo.feedback(p, 1.0)
+            >>> algo.outstanding_proposal(p.id) is None
+            True
+        """
+        return self._outstanding.get(proposal_id)
+
     def setup(self, codec: Codec, budget: int | None = None) -> None:
         """Prepares the algorithm for a space; ``budget`` is the planned number of trials."""
         if not isinstance(codec, Codec):
@@ -174,7 +191,7 @@ class Algorithm(abc.ABC):
         if not isinstance(proposal, Proposal):
             raise TypeError(f"`proposal` must be a Proposal, but got {proposal!r}")
         check("reward", reward, _REWARD)
-        own = self._outstanding.get(proposal.id)
+        own = self.outstanding_proposal(proposal.id)
         if own is None:
             raise ValueError(
                 f"`proposal` must be outstanding, but proposal {proposal.id} was never proposed "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyglove as pg
 
 from symbolic_nas.space.codec import Codec
@@ -38,17 +36,20 @@ class DNAGeneratorAdapter(pg.DNAGenerator):
             codec = Codec(self.space, spec=self.dna_spec)
         else:
             codec = Codec.from_spec(self.dna_spec)
-        self._proposals: dict[int, Any] = {}
         self.algorithm.setup(codec, budget=None)
 
     def _propose(self) -> pg.DNA:
         proposal = self.algorithm.propose()
         dna = proposal.dna
         dna.set_metadata(_KEY, proposal.id)
-        self._proposals[proposal.id] = proposal
         return dna
 
     def _feedback(self, dna: pg.DNA, reward: float | tuple[float, ...]) -> None:
-        proposal = self._proposals.pop(dna.metadata[_KEY])
+        proposal = self.algorithm.outstanding_proposal(dna.metadata[_KEY])
+        if proposal is None:
+            raise ValueError(
+                f"`dna` must be an outstanding proposal of this generator, but proposal "
+                f"{dna.metadata[_KEY]} was already answered"
+            )
         value = reward[0] if isinstance(reward, tuple) else reward
         self.algorithm.feedback(proposal, float(value))

@@ -102,7 +102,7 @@ class _NoneConstraint(Constraint):
         return "None"
 
     def invalid_examples(self) -> list[Any]:
-        return []
+        return [0, "None"]
 
 
 def _is_int(value: Any) -> bool:
@@ -529,12 +529,12 @@ def invalid_values(constraints: Sequence[Any]) -> list[Any]:
 
     Example:
         >>> invalid_values([Interval(int, 1, None), None])
-        ['1', True, nan, 1.5, 0]
+        ['1', True, nan, 1.5, 0, 'None']
     """
     made = [make_constraint(c) for c in constraints]
-    out: list[Any] = []
+    out: dict[tuple[type, str], Any] = {}
     for constraint in made:
         for value in constraint.invalid_examples():
             if not any(c.is_satisfied_by(value) for c in made):
-                out.append(value)
-    return out
+                out.setdefault((type(value), repr(value)), value)
+    return list(out.values())

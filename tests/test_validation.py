@@ -9,6 +9,7 @@ its declaration must be refused with an ``InvalidParameterError`` that reads
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import os
@@ -194,12 +195,16 @@ def test_validates_checks_arguments_and_defaults() -> None:
 
 # ---------------------------------------------------------------------- generated
 
-_CONTROLLERS = {"reinforce", "ppo"}
-
 
 def _search(**kw: Any) -> Any:
     options = {"algorithm": "random", "num_trials": 1, "progress": False, "tensorboard": False}
     return sn.search({"k": sn.oneof([1, 2])}, lambda arch: 1.0, **{**options, **kw})
+
+
+def _config_fields(cls: type) -> list[str]:
+    """The hyperparameters a controller algorithm takes as ``**hyperparameters``."""
+    config_class = getattr(cls, "config_class", None)
+    return [f.name for f in dataclasses.fields(config_class)] if config_class else []
 
 
 def _keywords(function: Callable[..., Any], *, keyword_only: bool = False) -> list[str]:
@@ -218,12 +223,9 @@ def _constructors() -> list[Any]:
             f"algorithm:{name}",
             lambda name=name, **kw: algorithms.get(name, **kw),
             getattr(cls, "_parameter_constraints", {}),
-            _keywords(cls),
+            _keywords(cls) + _config_fields(cls),
         )
-        marks = ()
-        if name in _CONTROLLERS:
-            marks = (pytest.mark.xfail(strict=True, reason="controller config lands separately"),)
-        found.append(pytest.param(*entry, id=entry[0], marks=marks))
+        found.append(pytest.param(*entry, id=entry[0]))
     for name in spaces.available():
         entry = (
             f"space:{name}",

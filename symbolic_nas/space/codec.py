@@ -28,6 +28,7 @@ from symbolic_nas.space.decisions import (
     FLOAT,
     SUBSET,
     Decision,
+    MaskRule,
     Step,
 )
 
@@ -44,8 +45,8 @@ __all__ = [
     "to_space",
 ]
 
-# Mask rules of a decision (how earlier tokens of its group restrict it).
-_FREE, _PICK, _EXACT = 0, 1, 2
+# Module-level names for the per-token loops (a global lookup, not an enum attribute).
+_FREE, _EXACT = MaskRule.FREE, MaskRule.EXACT
 
 
 def encode(space: Any) -> Codec:
@@ -106,7 +107,7 @@ class Codec:
         self.start = link_space(self._template, n, nxt)
         self._nxt = nxt
         self._vocab = [d.vocab_size for d in self.decisions]
-        self._rule = [self._rule_of(d) for d in self.decisions]
+        self._rule = [d.mask_rule for d in self.decisions]
         self._full_masks = [np.ones(v, dtype=bool) for v in self._vocab]
         for m in self._full_masks:
             m.flags.writeable = False
@@ -142,14 +143,6 @@ class Codec:
                 f"`spec` must be a pg.geno.Space (pg.dna_spec(space)), but got {spec!r}"
             )
         return cls(SPEC_ONLY, spec=spec)
-
-    @staticmethod
-    def _rule_of(d: Decision) -> int:
-        if d.required is not None:
-            return _EXACT
-        if d.group is not None and d.kind == CATEGORICAL and (d.distinct or d.sorted):
-            return _PICK
-        return _FREE
 
     # ------------------------------------------------------------------ basics
 

@@ -7,6 +7,7 @@ Shared by the compiler (:mod:`symbolic_nas.space.compiler`) and the codec
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -16,7 +17,15 @@ import pyglove as pg
 from symbolic_nas.space.annotate import Annotated
 from symbolic_nas.space.symbolic import Call
 
-__all__ = ["CATEGORICAL", "DEFAULT_FLOAT_BINS", "FLOAT", "SUBSET", "Decision", "Step"]
+__all__ = [
+    "CATEGORICAL",
+    "DEFAULT_FLOAT_BINS",
+    "FLOAT",
+    "SUBSET",
+    "Decision",
+    "MaskRule",
+    "Step",
+]
 
 CATEGORICAL = "categorical"
 SUBSET = "subset"
@@ -24,8 +33,24 @@ FLOAT = "float"
 
 DEFAULT_FLOAT_BINS = 10
 
-# Mask rules of a decision (how earlier tokens of its group restrict it).
-_FREE, _PICK, _EXACT = 0, 1, 2
+
+class MaskRule(enum.IntEnum):
+    """How the earlier tokens of its group restrict a decision's valid tokens.
+
+    The codec applies the rule (:meth:`~symbolic_nas.space.codec.Walker.mask`);
+    controllers ask :attr:`Decision.mask_rule` which decisions need a walker.
+
+    Attributes:
+        FREE: No restriction: every token of the vocabulary is valid.
+        PICK: A ``manyof`` pick that must differ from (``distinct``) or not come
+            before (``sorted``) the group's earlier picks.
+        EXACT: A member of an anchor-form ``manyof``: exactly ``required`` of the
+            group's members are chosen.
+    """
+
+    FREE = 0
+    PICK = 1
+    EXACT = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +110,25 @@ class Decision:
     high: float | None = None
     scale: str | None = None
     depth: int = 0
+
+    @property
+    def mask_rule(self) -> MaskRule:
+        """How earlier tokens of its group restrict this decision (the one home of
+        that rule; the codec's masks and the controllers follow it).
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> picks = sn.manyof(2, ["a", "b", "c"])   # distinct picks
+            >>> anchors = sn.manyof(1, [0, 1], sorted=True, hints={"anchor": 2})
+            >>> codec = sn.encode({"k": sn.oneof([3, 5]), "p": picks, "a": anchors})
+            >>> [d.mask_rule.name for d in codec.decisions]
+            ['FREE', 'PICK', 'PICK', 'EXACT', 'EXACT']
+        """
+        if self.required is not None:
+            return MaskRule.EXACT
+        if self.group is not None and self.kind == CATEGORICAL and (self.distinct or self.sorted):
+            return MaskRule.PICK
+        return MaskRule.FREE
 
     @property
     def share_key(self) -> Hashable | None:

@@ -308,7 +308,7 @@ def replay(
             trial_id = int(record["trial"])
             tokens = [int(t) for t in record["tokens"]]
             if record.get("replaces"):
-                own = {p.id: p for p in algorithm.outstanding}.get(trial_id)
+                own = algorithm.outstanding_proposal(trial_id)
                 if own is None or own.tokens != tokens:
                     raise ResumeError(
                         f"replaying the journal re-proposed trial {trial_id} differently from "
@@ -335,7 +335,7 @@ def replay(
             trial_id = int(record["trial"]["id"])
             if trial_id in fed:
                 continue
-            own = {p.id: p for p in algorithm.outstanding}.get(trial_id)
+            own = algorithm.outstanding_proposal(trial_id)
             if own is None:
                 continue  # Fed before the checkpoint was taken.
             fed.add(trial_id)

@@ -221,10 +221,9 @@ class _Search:
             self.consistent = False
             run.append(propose_record(proposal, replaces=True))
             self.consistent = True
-        outstanding = {p.id: p for p in self.algorithm.outstanding}
-        unfinished = set(history.unfinished) | set(outstanding)
+        unfinished = set(history.unfinished) | {p.id for p in self.algorithm.outstanding}
         for trial_id in sorted(unfinished):
-            proposal = outstanding.get(trial_id)
+            proposal = self.algorithm.outstanding_proposal(trial_id)
             if proposal is None:
                 raise ResumeError(
                     f"trial {trial_id} is unfinished in the journal but the restored algorithm "
@@ -361,7 +360,9 @@ class _Search:
         trial.started, trial.duration = outcome.started, outcome.duration
         trial.worker = outcome.worker or trial.worker
         feedback = trial.reward if completed else self.options.failure_reward
-        proposal = {p.id: p for p in self.algorithm.outstanding}[trial.id]
+        proposal = self.algorithm.outstanding_proposal(trial.id)
+        if proposal is None:
+            raise RuntimeError(f"trial {trial.id} ended but its proposal is not outstanding")
         self.consistent = False
         self.run_storage.append(end_record(trial, feedback), durable=True)
         self.algorithm.feedback(proposal, feedback)

@@ -166,6 +166,10 @@ def test_state_dict_is_json_and_weights_only_loadable_and_restores_exactly():
     ]
     assert [clone.propose().tokens for _ in range(5)] == [algo.propose().tokens for _ in range(5)]
     clone.feedback(kept[0], 0.5)  # the caller's own objects are accepted after a restore
+    restored = clone.outstanding_proposal(kept[1].id)  # looked up by id, as on resume
+    assert restored is not None and restored.tokens == kept[1].tokens
+    assert clone.outstanding_proposal(kept[0].id) is None  # answered
+    assert clone.outstanding_proposal(99) is None  # never proposed
 
 
 def test_load_state_dict_refuses_other_algorithms_and_other_spaces():

@@ -154,9 +154,11 @@ def test_bad_arguments_and_sequences_are_named():
     codec = sn.encode(toy_space())
     with pytest.raises(ValueError, match=r"`hidden_size` must be an int >= 1, but got 0"):
         Controller(codec, hidden_size=0)
-    with pytest.raises(ValueError, match=r"`temperature` must be a number > 0, but got 0.0"):
+    with pytest.raises(
+        ValueError, match=r"`temperature` must be a number in \(0, inf\), but got 0.0"
+    ):
         Controller(codec, temperature=0.0)
-    with pytest.raises(ValueError, match=r"`tanh_constant` must be a number >= 0"):
+    with pytest.raises(ValueError, match=r"`tanh_constant` must be a number in \[0, inf\)"):
         Controller(codec, tanh_constant=-1.0)
     with pytest.raises(TypeError, match=r"`codec` must be a symbolic_nas Codec"):
         Controller("space")

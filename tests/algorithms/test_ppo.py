@@ -17,9 +17,7 @@ from controller_helpers import (  # noqa: F401  (one_torch_thread is an autouse 
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
-from symbolic_nas.algorithms.controller import Controller
-from symbolic_nas.algorithms.controller_search import ControllerSearch
-from symbolic_nas.algorithms.reinforce import Reinforce
+from symbolic_nas.algorithms.controller import Controller, ControllerSearch, Reinforce, Sample
 
 
 def test_ppo_shares_the_controller_with_reinforce():
@@ -40,7 +38,7 @@ def test_clipped_surrogate_gradient_matches_the_hand_derivation():
     shifts = [math.log(1.5), math.log(1.5), -math.log(1.5), -math.log(1.5), 0.0]
     advantages = torch.tensor([1.0, -2.0, 0.5, -1.0, 0.3])
     samples = [
-        {"tokens": s, "reward": 0.0, "version": 0, "log_prob": float(lp) - shift}
+        Sample(s, float(lp) - shift, version=0, reward=0.0)
         for s, lp, shift in zip(sequences, now, shifts)
     ]
     snapshot = copy.deepcopy(net)
@@ -118,7 +116,7 @@ def test_ppo_resumes_exactly_through_torch_save():
     ("kwargs", "message"),
     [
         ({"epochs": 0}, r"`epochs` must be an int >= 1, but got 0"),
-        ({"clip": 0.0}, r"`clip` must be a number > 0, but got 0.0"),
+        ({"clip": 0.0}, r"`clip` must be a number in \(0, inf\), but got 0.0"),
         ({"sample_batch": 0}, r"`sample_batch` must be an int >= 1, but got 0"),
     ],
 )

@@ -32,8 +32,10 @@ skip group of its own, or an anchor in a branch that was not taken) uses a
 learned fallback vector, one per source key. Every member still takes one LSTM
 step and feeds its 0/1 token back, so the LSTM state after a group knows the
 choices made in it. Subset groups without an anchor key are ordinary binary
-decisions with their own heads. Masks of the encoder (distinct/sorted picks,
-exact-k anchors) are applied at every step, so only valid sequences are drawn.
+decisions with their own heads. The codec's masks (its walker applies each
+decision's :class:`~symbolic_nas.space.decisions.MaskRule`: distinct/sorted
+picks, exact-k anchors) are applied at every step, so only valid sequences are
+drawn.
 
 Logit shaping (optional, as in the ENAS reference code): ``logits / temperature``
 then ``tanh_constant * tanh(logits)``; both apply to skip logits too.
@@ -53,14 +55,17 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Hashable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from symbolic_nas.algorithms.controller_params import check_int, check_number
-from symbolic_nas.space.codec import CATEGORICAL, SUBSET, Codec, Decision
+from symbolic_nas.algorithms.controller.config import ControllerConfig
+from symbolic_nas.space.codec import SUBSET, Codec
+from symbolic_nas.space.decisions import MaskRule
+from symbolic_nas.validation import Interval, check, validate_params
 
 __all__ = ["Controller", "Scores", "one_torch_thread"]
 
@@ -120,11 +125,7 @@ class Scores:
     step_decisions: np.ndarray
 
 
-def _constrained(d: Decision) -> bool:
-    """Whether earlier tokens of its group restrict ``d`` (the encoder's mask rules)."""
-    if d.required is not None:
-        return True
-    return d.group is not None and d.kind == CATEGORICAL and (d.distinct or d.sorted)
+_SETTINGS = ("hidden_size", "num_layers", "temperature", "tanh_constant", "init_range")
 
 
 class Controller(nn.Module):
@@ -142,6 +143,9 @@ class Controller(nn.Module):
         init_range: Parameters start uniform in ``[-init_range, init_range]`` (paper: 0.08).
         seed: Seed of the initialisation (torch's global RNG is never used).
 
+    The settings are checked against the declarations of
+    :class:`~symbolic_nas.algorithms.controller.config.ControllerConfig`.
+
     Example:
         >>> import torch, symbolic_nas as sn
         >>> from symbolic_nas.algorithms.controller import Controller
@@ -153,6 +157,11 @@ class Controller(nn.Module):
         >>> abs(float(net.score([tokens]).log_prob.detach()[0]) - log_prob) < 1e-5
         True
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **{k: v for k, v in ControllerConfig.constraints().items() if k in _SETTINGS},
+        "seed": [Interval(int, 0, None)],
+    }
 
     def __init__(
         self,
@@ -168,12 +177,17 @@ class Controller(nn.Module):
         super().__init__()
         if not isinstance(codec, Codec):
             raise TypeError(f"`codec` must be a symbolic_nas Codec, but got {codec!r}")
-        check_int("hidden_size", hidden_size, 1)
-        check_int("num_layers", num_layers, 1)
-        check_number("temperature", temperature, low=0, low_open=True)
-        check_number("tanh_constant", tanh_constant, low=0)
-        check_number("init_range", init_range, low=0, low_open=True)
-        check_int("seed", seed, 0)
+        validate_params(
+            self._parameter_constraints,
+            {
+                "hidden_size": hidden_size,
+                "num_layers": num_layers,
+                "temperature": temperature,
+                "tanh_constant": tanh_constant,
+                "init_range": init_range,
+                "seed": seed,
+            },
+        )
         self.codec = codec
         self.hidden_size = hidden_size
         self.temperature = float(temperature)
@@ -241,7 +255,8 @@ class Controller(nn.Module):
         self._full_masks = full
         self._neg_masks = torch.from_numpy(np.where(full, 0.0, -math.inf).astype(np.float32))
         self._max_length = codec.max_length
-        self._constrained = np.array([_constrained(d) for d in decisions])
+        # Decisions whose valid tokens depend on earlier tokens of their group.
+        self._constrained = np.array([d.mask_rule is not MaskRule.FREE for d in decisions])
         self._any_constrained = bool(self._constrained.any())
         # Anchor slots: every anchor key and every source of an anchored member.
         slots: dict[Hashable, int] = {}
@@ -302,7 +317,7 @@ class Controller(nn.Module):
             ``(tokens, log_prob)`` per architecture; ``log_prob`` is the sum of the
             log-probabilities of its tokens under the masked, shaped policy.
         """
-        check_int("n", n, 1)
+        check("n", n, [Interval(int, 1, None)])
         codec = self.codec
         hidden = self.hidden_size
         # Walkers track the group rules (distinct/sorted picks, exact-k anchors);

@@ -41,7 +41,9 @@ call, and so does the first call of a policy version whose predecessor had hits
 row the duplicate is handed out, and once the memory holds the whole (finite)
 space the rule is off. Measured on NAS-Bench-201 (100 seeds, 300 queries): 290
 distinct cells proposed instead of 147, and the optimum found in 50 % of the runs
-instead of 25 % (see :mod:`~symbolic_nas.algorithms.reinforce`).
+instead of 25 % (see :mod:`~symbolic_nas.algorithms.controller.reinforce`). The
+samples, the memory and the baseline's moments are the small classes of
+:mod:`~symbolic_nas.algorithms.controller.memory`.
 A rewarded architecture's reward is taken as known: with noisy evaluations,
 ``reward_memory=False`` lets the search evaluate it again.
 """
@@ -51,159 +53,103 @@ from __future__ import annotations
 import abc
 import collections
 import copy
+import dataclasses
 import math
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from symbolic_nas.algorithms.base import Algorithm, Proposal
-from symbolic_nas.algorithms.controller import Controller, Scores, one_torch_thread
-from symbolic_nas.algorithms.controller_params import check_bool, check_int, check_number
+from symbolic_nas.algorithms.controller.config import ControllerConfig
+from symbolic_nas.algorithms.controller.memory import Moments, RewardMemory, Sample
+from symbolic_nas.algorithms.controller.policy import Controller, Scores, one_torch_thread
+from symbolic_nas.validation import InstanceOf, Interval, InvalidParameterError, validate_params
 
-__all__ = ["REWARD_TRANSFORMS", "ControllerSearch"]
-
-#: Named reward transforms (the paper cubes the validation accuracy).
-REWARD_TRANSFORMS: dict[str, Callable[[float], float]] = {
-    "identity": lambda r: r,
-    "cube": lambda r: r**3,
-}
+__all__ = ["ControllerSearch"]
 
 _MAX_MEMORY_DRAWS = 64
 _MEMORY_BATCH = 64
 _RELATIVE_NOISE = 1e-6
 
 
-class _Moments:
-    """Bias-corrected exponential moving averages of rewards and squared advantages."""
-
-    def __init__(self, decay: float):
-        self.decay = decay
-        self.mean_sum = 0.0
-        self.mean_count = 0
-        self.square_sum = 0.0
-        self.square_count = 0
-
-    @property
-    def baseline(self) -> float | None:
-        if not self.mean_count:
-            return None
-        return self.mean_sum / (1 - self.decay**self.mean_count)
-
-    @property
-    def rms(self) -> float | None:
-        if not self.square_count:
-            return None
-        return math.sqrt(self.square_sum / (1 - self.decay**self.square_count))
-
-    def add(self, reward: float) -> None:
-        baseline = self.baseline
-        if baseline is not None:
-            self.square_sum = (
-                self.decay * self.square_sum + (1 - self.decay) * (reward - baseline) ** 2
-            )
-            self.square_count += 1
-        self.mean_sum = self.decay * self.mean_sum + (1 - self.decay) * reward
-        self.mean_count += 1
-
-    def state(self) -> list[float]:
-        return [self.mean_sum, self.mean_count, self.square_sum, self.square_count]
-
-    def load(self, state: list[float]) -> None:
-        self.mean_sum, self.square_sum = float(state[0]), float(state[2])
-        self.mean_count, self.square_count = int(state[1]), int(state[3])
+def _parameter_constraints_of(config_class: type[ControllerConfig]) -> dict[str, list[Any]]:
+    """Constructor parameter -> constraints: ``seed``, ``preset``, ``config`` and the
+    config's fields (each also None: the constructor reads None as "not given")."""
+    fields = {
+        name: declared if None in declared else [*declared, None]
+        for name, declared in config_class.constraints().items()
+    }
+    return {
+        "seed": [Interval(int, None, None), None],
+        "preset": config_class.preset_constraints(),
+        "config": [None, InstanceOf(config_class)],
+        **fields,
+    }
 
 
 class ControllerSearch(Algorithm):
     """Base of the controller algorithms (``reinforce``, ``ppo``); see the module docs.
 
-    Subclasses validate their own hyperparameters, call ``super().__init__`` with
-    them and implement :meth:`_step`.
+    Hyperparameters live in a config (:attr:`config_class`, a
+    :class:`~symbolic_nas.algorithms.controller.config.ControllerConfig`):
+    ``Subclass(seed=0, batch_size=4)`` makes one from the defaults,
+    ``preset="..."`` starts from a preset's settings, ``config=...`` from a config
+    of its own; keyword hyperparameters override either, and a hyperparameter
+    given as None keeps the preset's or default value. The config's fields read
+    as attributes too (``algo.batch_size`` is ``algo.config.batch_size``).
+    Subclasses set :attr:`config_class` and implement :meth:`_step`; their
+    ``_parameter_constraints`` are derived from the config's declarations.
     """
 
+    #: The dataclass of this algorithm's hyperparameters.
+    config_class: ClassVar[type[ControllerConfig]] = ControllerConfig
     #: ``(base, reference)`` of ``learning_rate="auto"``: the rate is ``base`` up to a
     #: budget of ``reference`` trials and falls as ``1 / budget`` beyond it.
     AUTO_LEARNING_RATE: ClassVar[tuple[float, int]] = (0.01, 300)
+    #: Constructor parameter -> its constraints (any one must hold), derived from
+    #: :attr:`config_class` (set for every subclass by ``__init_subclass__``).
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = _parameter_constraints_of(
+        ControllerConfig
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._parameter_constraints = _parameter_constraints_of(cls.config_class)
 
     def __init__(
         self,
         *,
-        seed: int | None,
-        hidden_size: int,
-        num_layers: int,
-        init_range: float,
-        learning_rate: float | str,
-        batch_size: int,
-        sample_batch: int,
-        baseline_decay: float,
-        normalize_advantage: bool,
-        entropy_weight: float,
-        temperature: float,
-        tanh_constant: float,
-        skip_weight: float,
-        skip_target: float,
-        reward_transform: str | Callable[[float], float],
-        reward_memory: bool,
-        max_staleness: int,
+        seed: int | None = 0,
+        preset: str | None = None,
+        config: ControllerConfig | None = None,
+        **hyperparameters: Any,
     ):
-        super().__init__(seed=seed)
-        check_int("hidden_size", hidden_size, 1)
-        check_int("num_layers", num_layers, 1)
-        check_number("init_range", init_range, low=0, low_open=True)
-        if learning_rate != "auto" and not (
-            not isinstance(learning_rate, bool)
-            and isinstance(learning_rate, (int, float))
-            and math.isfinite(learning_rate)
-            and learning_rate > 0
-        ):
-            raise ValueError(
-                f"`learning_rate` must be a number > 0 or 'auto', but got {learning_rate!r}"
-            )
-        check_int("batch_size", batch_size, 1)
-        check_int("sample_batch", sample_batch, 1)
-        check_number("baseline_decay", baseline_decay, low=0, high=1, high_open=True)
-        check_bool("normalize_advantage", normalize_advantage)
-        check_number("entropy_weight", entropy_weight, low=0)
-        check_number("temperature", temperature, low=0, low_open=True)
-        check_number("tanh_constant", tanh_constant, low=0)
-        check_number("skip_weight", skip_weight, low=0)
-        check_number("skip_target", skip_target, low=0, high=1, low_open=True, high_open=True)
-        if isinstance(reward_transform, str):
-            if reward_transform not in REWARD_TRANSFORMS:
-                raise ValueError(
-                    f"`reward_transform` must be one of {sorted(REWARD_TRANSFORMS)} or a "
-                    f"callable, but got {reward_transform!r}"
-                )
-        elif not callable(reward_transform):
-            raise ValueError(
-                f"`reward_transform` must be one of {sorted(REWARD_TRANSFORMS)} or a "
-                f"callable, but got {reward_transform!r}"
-            )
-        check_bool("reward_memory", reward_memory)
-        check_int("max_staleness", max_staleness, 0)
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.init_range = float(init_range)
-        self.learning_rate = learning_rate if learning_rate == "auto" else float(learning_rate)
-        self.batch_size = batch_size
-        self.sample_batch = sample_batch
-        self.baseline_decay = float(baseline_decay)
-        self.normalize_advantage = normalize_advantage
-        self.entropy_weight = float(entropy_weight)
-        self.temperature = float(temperature)
-        self.tanh_constant = float(tanh_constant)
-        self.skip_weight = float(skip_weight)
-        self.skip_target = float(skip_target)
-        self.reward_transform = reward_transform
-        self.reward_memory = reward_memory
-        self.max_staleness = max_staleness
-        self._transform = (
-            REWARD_TRANSFORMS[reward_transform]
-            if isinstance(reward_transform, str)
-            else reward_transform
+        own = self._parameter_constraints
+        validate_params(
+            {k: own[k] for k in ("seed", "preset", "config")},
+            {"seed": seed, "preset": preset, "config": config},
         )
+        if config is None:
+            config = self.config_class.from_preset(preset)
+        elif preset is not None:
+            raise InvalidParameterError(
+                f"`preset` must be None when `config` is given, but got {preset!r}"
+            )
+        config = config.override(**{k: v for k, v in hyperparameters.items() if v is not None})
+        super().__init__(seed=seed)
+        self.preset = preset
+        #: The hyperparameters (frozen; validated).
+        self.config = config
+        self._transform = config.reward_function
         self._controller: Controller | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: the config's fields read as attributes.
+        config = self.__dict__.get("config")
+        if config is not None and name in config.settings():
+            return getattr(config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ hooks
 
@@ -212,11 +158,11 @@ class ControllerSearch(Algorithm):
         sample_seed = self.rng.getrandbits(62)
         self._controller = Controller(
             self.codec,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            temperature=self.temperature,
-            tanh_constant=self.tanh_constant,
-            init_range=self.init_range,
+            hidden_size=self.config.hidden_size,
+            num_layers=self.config.num_layers,
+            temperature=self.config.temperature,
+            tanh_constant=self.config.tanh_constant,
+            init_range=self.config.init_range,
             seed=init_seed,
         )
         self._optimizer = torch.optim.Adam(
@@ -224,11 +170,11 @@ class ControllerSearch(Algorithm):
         )
         self._generator = torch.Generator().manual_seed(sample_seed)
         self._version = 0
-        self._moments = _Moments(self.baseline_decay)
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
-        self._buffer: list[dict[str, Any]] = []
+        self._moments = Moments(self.config.baseline_decay)
+        self._queue: collections.deque[Sample] = collections.deque()
+        self._buffer: list[Sample] = []
         self._buffered_real = 0
-        self._memory: dict[tuple[int, ...], list[float]] = {}
+        self._memory = RewardMemory(self.codec.space_size)
         self._memory_hits = 0
         # Memory hits of the current policy version, and of the one before.
         self._hits_now = 0
@@ -242,8 +188,8 @@ class ControllerSearch(Algorithm):
         """The learning rate in use: ``learning_rate``, or for ``"auto"``
         ``base * min(1, reference / budget)`` with ``(base, reference)`` =
         :attr:`AUTO_LEARNING_RATE` (``base`` when the budget is unknown)."""
-        if self.learning_rate != "auto":
-            return float(self.learning_rate)
+        if self.config.learning_rate != "auto":
+            return float(self.config.learning_rate)
         base, reference = self.AUTO_LEARNING_RATE
         if self.budget is None:
             return base
@@ -272,62 +218,43 @@ class ControllerSearch(Algorithm):
                 # After a memory hit, new architectures may be rare: draw more per call,
                 # from the first call of a policy version on when the previous one hit.
                 hit = draws > 0 or self._hits_before > 0
-                n = max(self.sample_batch, _MEMORY_BATCH) if hit else self.sample_batch
+                batch = self.config.sample_batch
+                n = max(batch, _MEMORY_BATCH) if hit else batch
                 for tokens, log_prob in self.controller.sample(n, self._generator):
-                    self._queue.append(
-                        {"tokens": tokens, "log_prob": log_prob, "version": self._version}
-                    )
+                    self._queue.append(Sample(tokens, log_prob, self._version))
             sample = self._queue.popleft()
-            remembered = self._remembered(sample["tokens"])
+            remembered = self._memory.recall(sample.tokens) if self.config.reward_memory else None
             if remembered is None or draws >= _MAX_MEMORY_DRAWS:
-                return sample["tokens"], {"log_prob": sample["log_prob"]}
+                return sample.tokens, {"log_prob": sample.log_prob}
             draws += 1
             self._memory_hits += 1
             self._hits_now += 1
-            if len(self._buffer) - self._buffered_real < self.batch_size:
-                self._learn(
-                    sample["tokens"], remembered, sample["version"], sample["log_prob"], real=False
-                )
-
-    def _remembered(self, tokens: list[int]) -> float | None:
-        if not self.reward_memory:
-            return None
-        entry = self._memory.get(tuple(tokens))
-        if entry is None:
-            return None
-        size = self.codec.space_size
-        if size is not None and len(self._memory) >= size:
-            return None
-        return entry[0] / entry[1]
+            if len(self._buffer) - self._buffered_real < self.config.batch_size:
+                self._learn(sample, remembered, real=False)
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
         with one_torch_thread():
             self._answer(proposal, reward)
 
     def _answer(self, proposal: Proposal, reward: float) -> None:
-        entry = self._memory.setdefault(tuple(proposal.tokens), [0.0, 0])
-        entry[0] += reward
-        entry[1] += 1
+        self._memory.add(proposal.tokens, reward)
         log_prob = proposal.meta.get("log_prob")
         if log_prob is None:
             log_prob = float(self.controller.score([proposal.tokens]).log_prob[0])
-        self._learn(proposal.tokens, reward, proposal.version, float(log_prob), real=True)
+        self._learn(Sample(proposal.tokens, float(log_prob), proposal.version), reward, real=True)
 
-    def _learn(
-        self, tokens: list[int], reward: float, version: int, log_prob: float, *, real: bool
-    ) -> None:
-        """Buffers one sample; ``batch_size`` real rewards trigger an update."""
+    def _learn(self, sample: Sample, reward: float, *, real: bool) -> None:
+        """Buffers ``sample`` with its (transformed) reward; ``batch_size`` real rewards
+        trigger an update."""
         value = float(self._transform(reward))
         if not math.isfinite(value):
             raise ValueError(
                 f"`reward_transform` must map rewards to finite numbers, but it mapped "
                 f"{reward!r} to {value!r}"
             )
-        self._buffer.append(
-            {"tokens": list(tokens), "reward": value, "version": version, "log_prob": log_prob}
-        )
+        self._buffer.append(dataclasses.replace(sample, tokens=list(sample.tokens), reward=value))
         self._buffered_real += real
-        if self._buffered_real >= self.batch_size:
+        if self._buffered_real >= self.config.batch_size:
             self._update()
 
     # ------------------------------------------------------------------ update
@@ -339,7 +266,7 @@ class ControllerSearch(Algorithm):
         if baseline is None:
             baseline = sum(rewards) / len(rewards)
         advantages = [r - baseline for r in rewards]
-        if self.normalize_advantage:
+        if self.config.normalize_advantage:
             rms = moments.rms
             if rms is None:
                 rms = math.sqrt(sum(a * a for a in advantages) / len(advantages))
@@ -354,11 +281,11 @@ class ControllerSearch(Algorithm):
     def _update(self) -> None:
         batch, self._buffer = self._buffer, []
         self._buffered_real = 0
-        advantages = self._advantages([s["reward"] for s in batch])
+        advantages = self._advantages([s.reward for s in batch])
         kept = [
             (s, a)
             for s, a in zip(batch, advantages)
-            if self._version - s["version"] <= self.max_staleness
+            if self._version - s.version <= self.config.max_staleness
         ]
         self._dropped += len(batch) - len(kept)
         if not kept:
@@ -372,14 +299,14 @@ class ControllerSearch(Algorithm):
 
     def _loss_terms(self, scores: Scores) -> torch.Tensor:
         """``- entropy_weight * mean entropy + skip_weight * mean skip KL``."""
-        loss = -self.entropy_weight * scores.entropy.mean()
-        if self.skip_weight > 0:
-            loss = loss + self.skip_weight * scores.skip_kl.mean()
+        loss = -self.config.entropy_weight * scores.entropy.mean()
+        if self.config.skip_weight > 0:
+            loss = loss + self.config.skip_weight * scores.skip_kl.mean()
         return loss
 
-    def _score(self, samples: list[dict[str, Any]]) -> Scores:
-        target = self.skip_target if self.skip_weight > 0 else None
-        scores = self.controller.score([s["tokens"] for s in samples], skip_target=target)
+    def _score(self, samples: list[Sample]) -> Scores:
+        target = self.config.skip_target if self.config.skip_weight > 0 else None
+        scores = self.controller.score([s.tokens for s in samples], skip_target=target)
         self._scored = scores
         return scores
 
@@ -400,12 +327,12 @@ class ControllerSearch(Algorithm):
         self._optimizer.step()
 
     @abc.abstractmethod
-    def _step(self, samples: list[dict[str, Any]], advantages: torch.Tensor) -> dict[str, float]:
+    def _step(self, samples: list[Sample], advantages: torch.Tensor) -> dict[str, float]:
         """Updates the controller on a batch; returns scalar statistics of the update.
 
         Args:
-            samples: Dicts with ``tokens``, ``reward`` (transformed), ``version``
-                (policy version that produced it) and ``log_prob`` (its
+            samples: The batch, each with its (transformed) ``reward``, its
+                ``version`` (of the policy that produced it) and ``log_prob`` (its
                 log-probability under that policy).
             advantages: One advantage per sample (float32 tensor).
         """
@@ -438,10 +365,10 @@ class ControllerSearch(Algorithm):
             "generator": self._generator.get_state(),
             "version": self._version,
             "moments": self._moments.state(),
-            "queue": [dict(s) for s in self._queue],
-            "buffer": [dict(s) for s in self._buffer],
+            "queue": [s.to_dict() for s in self._queue],
+            "buffer": [s.to_dict() for s in self._buffer],
             "buffered_real": self._buffered_real,
-            "memory": [[list(k), v[0], v[1]] for k, v in self._memory.items()],
+            "memory": self._memory.state(),
             "memory_hits": self._memory_hits,
             "version_hits": [self._hits_now, self._hits_before],
             "dropped": self._dropped,
@@ -454,13 +381,10 @@ class ControllerSearch(Algorithm):
         self._generator.set_state(state["generator"])
         self._version = int(state["version"])
         self._moments.load(state["moments"])
-        self._queue = collections.deque(_sample(s) for s in state["queue"])
-        self._buffer = [_sample(s) for s in state["buffer"]]
+        self._queue = collections.deque(Sample.from_dict(s) for s in state["queue"])
+        self._buffer = [Sample.from_dict(s) for s in state["buffer"]]
         self._buffered_real = int(state["buffered_real"])
-        self._memory = {
-            tuple(int(t) for t in k): [float(total), int(count)]
-            for k, total, count in state["memory"]
-        }
+        self._memory.load(state["memory"])
         self._memory_hits = int(state["memory_hits"])
         self._hits_now, self._hits_before = (int(n) for n in state["version_hits"])
         self._dropped = int(state["dropped"])
@@ -468,17 +392,6 @@ class ControllerSearch(Algorithm):
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(seed={self.seed}, learning_rate={self.learning_rate}, "
-            f"batch_size={self.batch_size})"
+            f"{type(self).__name__}(seed={self.seed}, learning_rate={self.config.learning_rate}, "
+            f"batch_size={self.config.batch_size})"
         )
-
-
-def _sample(state: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "tokens": [int(t) for t in state["tokens"]],
-        "log_prob": float(state["log_prob"]),
-        "version": int(state["version"]),
-    }
-    if "reward" in state:
-        out["reward"] = float(state["reward"])
-    return out
