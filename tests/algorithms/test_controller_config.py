@@ -95,7 +95,10 @@ def test_the_algorithm_reads_its_config():
         _ = other.epochs
     with pytest.raises(InvalidParameterError, match=r"^`preset` must be None when `config`"):
         algorithms.get("reinforce", preset="zoph_le_2017", config=given)
-    with pytest.raises(InvalidParameterError, match=r"^`config` must be None or a ReinforceConfig, but got PPOConfig"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"^`config` must be None or a ReinforceConfig, but got PPOConfig",
+    ):
         algorithms.get("reinforce", config=PPOConfig())
     with pytest.raises(TypeError, match=r"PPOConfig has no hyperparameter 'max_importance_w"):
         algorithms.get("ppo", max_importance_weight=2.0)

@@ -565,7 +565,10 @@ def test_paper_preset_and_overrides():
         ({"reward_transform": "square"}, r"`reward_transform` must be one of"),
         ({"normalize_advantage": 1}, r"`normalize_advantage` must be a bool, but got 1"),
         ({"skip_target": 1.0}, r"`skip_target` must be a number in \(0, 1\), but got 1.0"),
-        ({"max_importance_weight": -1.0}, r"`max_importance_weight` must be a number in \(0, inf\)"),
+        (
+            {"max_importance_weight": -1.0},
+            r"`max_importance_weight` must be a number in \(0, inf\)",
+        ),
     ],
 )
 def test_bad_hyperparameters_are_named(kwargs, message):
