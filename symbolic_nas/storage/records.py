@@ -488,7 +488,7 @@ def settings(algorithm: Algorithm, num_trials: int | None = None) -> dict[str, A
         {
             "algorithm": _ADDRESS.sub("0x?", repr(algorithm)),
             "symbolic_nas": version,
-            "torch": torch.__version__.split("+")[0],
+            "torch": torch.__version__,
             "python": platform.python_version(),
         }
     )
