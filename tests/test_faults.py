@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 
+import pytest
 import tuner_helpers as h
 
 import symbolic_nas as sn
 from symbolic_nas.storage.journal import JournalStorage
 from symbolic_nas.storage.records import EventKind, event_of
+from symbolic_nas.storage.rundir import RunInUseError
 
 HELPERS = pathlib.Path(h.__file__)
 NUM_TRIALS = 60
@@ -128,3 +132,69 @@ def test_a_sigkilled_reinforce_run_resumes_exactly_with_tensorboard(tmp_path):
     main.Reload()
     steps = [e.step for e in main.Scalars("search/reward")]
     assert len(steps) == len(set(steps))  # no trial logged twice across the sessions
+
+
+_HOLDER = """
+import sys
+sys.path.insert(0, {tests!r})
+import symbolic_nas as sn
+import pytest
+import tuner_helpers as h
+sn.search(
+    h.behaviour_space(),
+    h.FaultyEvaluator(sleep=120.0),
+    algorithm=h.ScriptedAlgorithm(h.behaviour_tokens("ok", "sleep", "ok")),
+    num_trials=3,
+    run_dir={run_dir!r},
+    progress=False,
+    tensorboard=False,
+)
+"""
+
+
+def test_a_second_driver_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp_path):
+    """Before: a second driver on a running run directory was accepted; both appended to the
+    journal (trials ended twice) and the run could never be resumed again. Now the second
+    one is refused, naming the holder; the OS drops a SIGKILLed driver's lock at once."""
+    run_dir = tmp_path / "run"
+    code = _HOLDER.format(tests=str(HELPERS.parent), run_dir=str(run_dir))
+    search = functools.partial(
+        sn.search,
+        h.behaviour_space(),
+        h.FaultyEvaluator(sleep=0.0),
+        num_trials=3,
+        run_dir=str(run_dir),
+        progress=False,
+        tensorboard=False,
+    )
+
+    def script():
+        return h.ScriptedAlgorithm(h.behaviour_tokens("ok", "sleep", "ok"))
+
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(
+            event_of(r) is EventKind.START and r["trial"] == 1 for r in _records(run_dir)
+        ):
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline, "the driver made no progress"
+            time.sleep(0.05)
+        holder = re.escape(f"{str(run_dir)!r} is in use by another driver (pid {process.pid} ")
+        holder += re.escape(f"on host {socket.gethostname()}, since ")
+        for resume in (True, False):  # Trial 1 sleeps: the holder is running.
+            with pytest.raises(RunInUseError, match=holder):
+                search(algorithm=script(), resume=resume)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    result = search(algorithm=script(), resume=True)  # No stale lock.
+    assert [(t.id, t.status, t.attempts) for t in result.trials] == [
+        (0, "completed", 1),
+        (1, "completed", 2),
+        (2, "completed", 1),
+    ]
+    records = _records(run_dir)
+    assert sorted(e["id"] for e in _ends(records)) == [0, 1, 2]
+    starts = [r for r in records if event_of(r) is EventKind.START and r["trial"] == 1]
+    assert [r.get("cause") for r in starts] == [None, "driver_stopped"]

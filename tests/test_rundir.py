@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 
 import pytest
 import torch
 import tuner_helpers as h
 
 import symbolic_nas as sn
+from symbolic_nas.algorithms.reinforce import Reinforce
 from symbolic_nas.storage.journal import JournalStorage
 from symbolic_nas.storage.records import EventKind as E
 from symbolic_nas.storage.records import event_of
@@ -17,11 +20,15 @@ from symbolic_nas.storage.rundir import (
     CHECKPOINT,
     CONFIG,
     JOURNAL,
+    LOCK,
     ResumeError,
     Run,
+    RunInUseError,
     space_fingerprint,
 )
 from symbolic_nas.storage.trial import TrialStatus
+from symbolic_nas.tuner.evaluation import Outcome
+from symbolic_nas.tuner.executors.local import InlineExecutor
 
 
 def _search(run_dir, **kwargs):
@@ -50,8 +57,9 @@ def _as_records(result):
 def test_a_run_directory_holds_config_journal_and_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     result = _search(run_dir, num_trials=3, metadata={"note": "hello"})
-    assert sorted(p.name for p in run_dir.iterdir()) == [CHECKPOINT, CONFIG, JOURNAL]
+    assert sorted(p.name for p in run_dir.iterdir()) == [CHECKPOINT, CONFIG, LOCK, JOURNAL]
     config = json.loads((run_dir / CONFIG).read_text())
+    assert config["format"] == 2 and len(config["run_id"]) == 32
     assert config["algorithm"] == "random" and config["num_trials"] == 3 and config["seed"] == 0
     assert config["space"]["fingerprint"] == space_fingerprint(result.codec)
     assert config["evaluator"] == "tuner_helpers:token_reward"
@@ -162,11 +170,14 @@ def test_replay_that_contradicts_a_finished_trial_is_refused(tmp_path):
     for record in records:  # ...against a journal where trial 1 had other tokens.
         if event_of(record) is E.PROPOSE and record["trial"] == 1:
             record["tokens"] = [(t + 1) % 4 for t in record["tokens"]]
-    (run_dir / JOURNAL).unlink()
-    journal = JournalStorage(run_dir / JOURNAL)
-    for record in records:
-        journal.append(record)
-    with pytest.raises(ResumeError, match=r"re-proposed finished trial 1 .* not deterministic"):
+        if event_of(record) is E.END and record["trial"]["id"] == 1:
+            record["trial"]["tokens"] = [(t + 1) % 4 for t in record["trial"]["tokens"]]
+    _rewrite_journal(run_dir, records)
+    with pytest.raises(
+        ResumeError,
+        match=r"re-proposed finished trial 1 .* not deterministic .*none of the settings "
+        r"session 1 journaled changed: budget, algorithm, symbolic_nas, torch, python",
+    ):
         _search(run_dir, num_trials=6, resume=True)
 
 
@@ -204,7 +215,9 @@ def test_a_journal_written_before_the_enums_resumes(tmp_path):
     tokens = [json.dumps(t.tokens, separators=(",", ":")) for t in reference.trials]
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    shutil.copy(tmp_path / "ref" / CONFIG, run_dir / CONFIG)
+    config = json.loads((tmp_path / "ref" / CONFIG).read_text())
+    del config["run_id"]  # A run directory of format 1, from before run ids.
+    (run_dir / CONFIG).write_text(json.dumps({**config, "format": 1}))
     old = (
         '{"event":"run","session":1,"resumed":false,"num_trials":5,"time":1.5,"pid":7}\n'
         f'{{"event":"propose","trial":0,"tokens":{tokens[0]},"version":0,"meta":{{}},"time":1.5}}\n'
@@ -254,3 +267,218 @@ def test_run_rejects_a_file_as_directory(tmp_path):
     file.write_text("x")
     with pytest.raises(ValueError, match="`run_dir` must be a directory"):
         Run(file)
+
+
+# ---------------------------------------------------------------------- issue 9
+
+
+class InterruptOnStart(sn.tuner.Callback):
+    """Raises KeyboardInterrupt when trial ``trial_id`` starts for the ``nth`` time in this
+    session (the driver dies while it runs)."""
+
+    def __init__(self, trial_id, nth=1):
+        self.trial_id, self.nth = trial_id, nth
+
+    def on_trial_start(self, trial, context):
+        if trial.id == self.trial_id:
+            self.nth -= 1
+            if self.nth == 0:
+                raise KeyboardInterrupt
+
+
+class LoseTrial(InlineExecutor):
+    """Inline, but the first ``times`` attempts of trial ``trial_id`` here are "lost"
+    (as if its worker process died)."""
+
+    def __init__(self, trial_id, times):
+        super().__init__()
+        self.trial_id, self.times = trial_id, times
+
+    def wait(self, timeout):
+        task = self._task
+        if task is not None and task.trial_id == self.trial_id and self.times > 0:
+            self._task, self.times = None, self.times - 1
+            return [Outcome(task.trial_id, "lost", error="WorkerDied: simulated death")]
+        return super().wait(timeout)
+
+
+def _rewrite_journal(run_dir, records):
+    (run_dir / JOURNAL).unlink()
+    journal = JournalStorage(run_dir / JOURNAL)
+    for record in records:
+        journal.append(record)
+
+
+def test_one_driver_at_a_time_holds_a_run_directory(tmp_path):
+    """Before: nothing stopped a second driver on a run directory (see also test_faults)."""
+    first, second = Run(tmp_path / "run"), Run(tmp_path / "run")
+    first.acquire()
+    lock = json.loads((tmp_path / "run" / LOCK).read_text())
+    assert lock["pid"] == os.getpid() and lock["host"] == socket.gethostname()
+    with pytest.raises(RunInUseError, match=rf"pid {os.getpid()} on host"):
+        second.acquire()
+    first.close()  # Releases the lock.
+    second.acquire()
+    second.close()
+
+
+def test_stale_temporary_files_are_removed_and_never_block_a_new_run(tmp_path):
+    """Before: a ``.config.json.*.tmp`` left by a crash during the very first write made
+    ``resume=True`` fail ("must be empty or missing for a new run"), and interrupted
+    atomic writes left their temporary files forever."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / ".config.json.k2j4x8.tmp").write_text('{"format": ')
+    assert len(_search(run_dir, resume=True, num_trials=2).trials) == 2
+    (run_dir / ".checkpoint.pt.a1b2c3.tmp").write_bytes(b"torn")
+    (run_dir / ".config.json.zz9.tmp").write_text("{")
+    assert len(_search(run_dir, resume=True, num_trials=3).trials) == 3
+    assert not list(run_dir.glob(".*.tmp"))
+    assert sorted(p.name for p in run_dir.iterdir()) == [CHECKPOINT, CONFIG, LOCK, JOURNAL]
+
+
+def _budgeted_reinforce():
+    return sn.algorithms.get("reinforce", seed=0, batch_size=2)
+
+
+def test_replay_without_a_checkpoint_uses_the_budget_the_run_ran_with(tmp_path, monkeypatch):
+    """Before: with checkpoint.pt deleted, replaying a reinforce run whose num_trials
+    changed set the controller's automatic learning rate from today's num_trials, so
+    replay diverged ("re-proposed finished trial ... not deterministic")."""
+    monkeypatch.setattr(Reinforce, "AUTO_LEARNING_RATE", (1.0, 4))  # budget > 4: lr changes
+    kept, replayed = tmp_path / "kept", tmp_path / "replayed"
+    for run_dir in (kept, replayed):
+        _search(run_dir, algorithm=_budgeted_reinforce(), num_trials=8)
+    (replayed / CHECKPOINT).unlink()  # The documented way out of a corrupt checkpoint.
+    extended = _search(replayed, algorithm=_budgeted_reinforce(), num_trials=12, resume=True)
+    reference = _search(kept, algorithm=_budgeted_reinforce(), num_trials=12, resume=True)
+    assert _as_records(extended) == _as_records(reference)
+    (replayed / CHECKPOINT).unlink()  # Sessions with 8 and 12 trials, replayed again.
+    again = _search(replayed, algorithm=_budgeted_reinforce(), num_trials=14, resume=True)
+    assert _as_records(again)[:12] == _as_records(reference)
+    runs = [r for r in JournalStorage(replayed / JOURNAL).read() if event_of(r) is E.RUN]
+    assert [(r["num_trials"], r["settings"]["budget"]) for r in runs] == [(8, 8), (12, 8), (14, 8)]
+
+
+def test_a_diverging_replay_names_the_setting_that_changed(tmp_path):
+    """Before: the error only said the algorithm "is not deterministic"."""
+    run_dir = tmp_path / "run"
+    slow = sn.algorithms.get("reinforce", seed=0, batch_size=2, learning_rate=0.01)
+    _search(run_dir, algorithm=slow, num_trials=6)
+    (run_dir / CHECKPOINT).unlink()
+    fast = sn.algorithms.get("reinforce", seed=0, batch_size=2, learning_rate=5.0)
+    with pytest.raises(
+        ResumeError,
+        match=r"algorithm: 'Reinforce\(.*learning_rate=0.01.*' in "
+        r"session 1, 'Reinforce\(.*learning_rate=5.0.*' now",
+    ):
+        _search(run_dir, algorithm=fast, num_trials=6, resume=True)
+
+
+def test_a_journal_from_another_run_is_refused(tmp_path):
+    """Before: a journal copied from another run was accepted and its trials replaced
+    this run's (here both runs are alike: only the run id tells them apart)."""
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    _search(mine, num_trials=3)
+    _search(other, num_trials=3)
+    run_id = json.loads((mine / CONFIG).read_text())["run_id"]
+    assert {r["run_id"] for r in JournalStorage(mine / JOURNAL).read()} == {run_id}
+    shutil.copy(other / JOURNAL, mine / JOURNAL)
+    with pytest.raises(ResumeError, match=r"journal .* belongs to another run"):
+        _search(mine, num_trials=4, resume=True)
+
+
+def test_a_checkpoint_from_another_run_is_refused(tmp_path):
+    """Before: the checkpoint of a seed-1 run was loaded under a seed-0 config."""
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    _search(mine, num_trials=3, seed=0)
+    _search(other, num_trials=3, seed=1)
+    shutil.copy(other / CHECKPOINT, mine / CHECKPOINT)
+    with pytest.raises(ResumeError, match=r"checkpoint .* belongs to another run .* delete it"):
+        _search(mine, num_trials=4, resume=True)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_trial_ends_once(tmp_path, where):
+    """Before: a second ``end`` of a trial inserted before the real one won."""
+    run_dir = tmp_path / "run"
+    _search(run_dir, num_trials=3)
+    records = JournalStorage(run_dir / JOURNAL).read()
+    index = next(i for i, r in enumerate(records) if event_of(r) is E.END and r["trial"]["id"] == 1)
+    forged = json.loads(json.dumps(records[index]))
+    forged["trial"]["reward"] = 1e9
+    records.insert(index if where == "before" else index + 1, forged)
+    _rewrite_journal(run_dir, records)
+    with pytest.raises(ResumeError, match=r"corrupt: record \d+ is a second `end` of trial 1"):
+        _search(run_dir, num_trials=4, resume=True)
+
+
+def test_an_end_with_other_tokens_than_its_proposal_is_refused(tmp_path):
+    """Before: the ``end`` record's tokens were kept whatever the trial had been proposed as."""
+    run_dir = tmp_path / "run"
+    _search(run_dir, num_trials=3)
+    records = JournalStorage(run_dir / JOURNAL).read()
+    end = next(r for r in records if event_of(r) is E.END and r["trial"]["id"] == 2)
+    end["trial"]["tokens"] = [(t + 1) % 4 for t in end["trial"]["tokens"]]
+    _rewrite_journal(run_dir, records)
+    with pytest.raises(ResumeError, match=r"corrupt: record \d+ ends trial 2 with tokens"):
+        _search(run_dir, num_trials=4, resume=True)
+
+
+def test_a_run_directory_without_a_run_id_still_resumes_and_is_bound(tmp_path):
+    """Run directories of format 1 (no run id) are bound to a new id on their next session;
+    their older records are accepted, a later record without the id is not."""
+    run_dir = tmp_path / "run"
+    first = _search(run_dir, num_trials=4)
+    config = json.loads((run_dir / CONFIG).read_text())
+    del config["run_id"]
+    (run_dir / CONFIG).write_text(json.dumps({**config, "format": 1}))
+    records = [{k: v for k, v in r.items() if k != "run_id"} for r in _records(run_dir)]
+    _rewrite_journal(run_dir, records)
+    checkpoint = torch.load(run_dir / CHECKPOINT, weights_only=True)
+    del checkpoint["run_id"]
+    torch.save({**checkpoint, "format": 1}, run_dir / CHECKPOINT)
+    resumed = _search(run_dir, num_trials=6, resume=True)
+    assert _as_records(resumed)[:4] == _as_records(first)
+    assert _as_records(resumed) == _as_records(_search(tmp_path / "ref", num_trials=6))
+    config = json.loads((run_dir / CONFIG).read_text())
+    assert config["format"] == 2 and config["legacy_records"] == len(records)
+    assert all(r["run_id"] == config["run_id"] for r in _records(run_dir)[len(records) :])
+    assert len(_search(run_dir, num_trials=7, resume=True).trials) == 7
+    unbound = _records(run_dir)
+    unbound[-1].pop("run_id")
+    _rewrite_journal(run_dir, unbound)
+    with pytest.raises(ResumeError, match=r"has no run id"):
+        _search(run_dir, num_trials=7, resume=True)
+
+
+def _records(run_dir):
+    return JournalStorage(run_dir / JOURNAL).read()
+
+
+def test_driver_crashes_do_not_count_as_attempts_of_a_running_trial(tmp_path):
+    """Before: two driver crashes while trial 2 ran, then one death of its worker, failed it
+    with "attempt 3 of 2" at max_retries=1; only deaths of its own worker count."""
+    run_dir = tmp_path / "run"
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            _search(run_dir, num_trials=4, resume=True, callbacks=[InterruptOnStart(2)])
+    result = _search(run_dir, num_trials=4, resume=True, max_retries=1, executor=LoseTrial(2, 1))
+    trial = result.trials[2]
+    assert trial.status == "completed" and trial.attempts == 4
+    starts = [r for r in _records(run_dir) if event_of(r) is E.START and r["trial"] == 2]
+    assert [r.get("cause") for r in starts] == [
+        None,
+        "driver_stopped",
+        "driver_stopped",
+        "worker_died",
+    ]
+    other = tmp_path / "other"  # Its worker died, then the driver while it ran again:
+    with pytest.raises(KeyboardInterrupt):  # that death still counts after the resume.
+        _search(
+            other, num_trials=4, callbacks=[InterruptOnStart(2, nth=2)], executor=LoseTrial(2, 1)
+        )
+    result = _search(other, num_trials=4, resume=True, max_retries=1, executor=LoseTrial(2, 1))
+    assert result.trials[2].error == (
+        "WorkerDied: simulated death (attempt 2 of 2; 1 more cut short by the driver stopping)"
+    )

@@ -9,7 +9,7 @@ live in :mod:`symbolic_nas.storage.records`; the run directory
 
 from symbolic_nas.storage.journal import InMemoryStorage, JournalStorage, Storage
 from symbolic_nas.storage.records import EventKind, History, read_history
-from symbolic_nas.storage.rundir import ResumeError, Run
+from symbolic_nas.storage.rundir import ResumeError, Run, RunInUseError
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "JournalStorage",
     "ResumeError",
     "Run",
+    "RunInUseError",
     "SearchResult",
     "Storage",
     "Trial",

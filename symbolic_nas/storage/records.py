@@ -4,15 +4,18 @@ A run's journal (``journal.jsonl`` in the run directory, see
 :mod:`symbolic_nas.storage.rundir`) holds one plain JSON record per event, never
 pickle. Every record carries an ``event`` key whose value is an :class:`EventKind`;
 the writer of each kind below is its schema, and :func:`read_history` and
-:func:`replay` are its reader:
+:func:`replay` are its reader. :class:`~symbolic_nas.storage.rundir.Run` adds the
+run's id (``run_id``) to every record it appends.
 
 * ``run`` (:func:`run_record`): a session starts (``session``, ``resumed``,
-  ``num_trials``, ``time``, ``pid``).
+  ``num_trials``, ``time``, ``pid``, and ``settings``: see :func:`settings`).
 * ``propose`` (:func:`propose_record`): the algorithm proposed trial ``trial``
   with ``tokens`` (plus its ``version`` and ``meta``). Written right after
   ``algorithm.propose()``; ``replaces`` marks a re-journaled proposal.
 * ``start`` (:func:`start_record`): attempt ``attempt`` of trial ``trial`` was
-  handed to ``worker``.
+  handed to ``worker``; a re-run says why in ``cause``: ``"worker_died"`` (after a
+  ``lost`` record) or ``"driver_stopped"`` (the driver stopped or died while the
+  trial ran). Only worker deaths count against ``max_retries``.
 * ``lost`` (:func:`lost_record`): the worker running trial ``trial`` died; the
   trial is run again.
 * ``end`` (:func:`end_record`): trial ``trial`` (a full
@@ -38,20 +41,32 @@ journaled id and tokens (an algorithm is deterministic given its state_dict),
 ``end`` calls ``algorithm.feedback()`` with the journaled value. A proposal
 whose replayed tokens differ is only accepted for a trial that never finished
 (it is re-journaled with the new tokens); a finished one raises
-:class:`~symbolic_nas.storage.rundir.ResumeError`. Every ``end`` record is a
-kept trial (the first one per id; a trial is never run again once it has one),
-and every proposal without an ``end`` is run again.
+:class:`~symbolic_nas.storage.rundir.ResumeError`, which names the settings that
+changed since the session that journaled it. Every ``end`` record is a kept trial
+(a trial never runs again once it has one; a second ``end`` of a trial, or one with
+other tokens than its proposal, is corruption), and every proposal without an
+``end`` is run again.
+
+**The budget.** A run keeps the budget (``num_trials``) its first session set the
+algorithm up with: a checkpoint restores it (``state_dict`` holds it), and replay
+without a checkpoint sets the algorithm up with the budget the sessions journaled
+(:func:`settings`), so a run whose ``num_trials`` changed between sessions replays
+exactly (the automatic learning rate of ``reinforce`` and ``ppo`` depends on it).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import platform
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from symbolic_nas.space.codec import Codec
-from symbolic_nas.storage.rundir import ResumeError
+from symbolic_nas.storage.rundir import _ADDRESS, ResumeError
 from symbolic_nas.storage.trial import StrEnum, Trial
 
 if TYPE_CHECKING:
@@ -67,6 +82,7 @@ __all__ = [
     "read_history",
     "replay",
     "run_record",
+    "settings",
     "start_record",
     "stop_record",
 ]
@@ -98,15 +114,27 @@ _KINDS = {kind.value: kind for kind in EventKind}
 # ---------------------------------------------------------------------- writers
 
 
-def run_record(*, session: int, resumed: bool, num_trials: int) -> dict[str, Any]:
+def run_record(
+    *,
+    session: int,
+    resumed: bool,
+    num_trials: int,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The record of a session's start (this process's id and the time included).
+
+    Args:
+        session: The session's number (1 for a new run).
+        resumed: Whether it continues a run.
+        num_trials: Its ``num_trials``.
+        settings: How it runs (:func:`settings`), compared when replay diverges.
 
     Example:
         >>> record = run_record(session=2, resumed=True, num_trials=50)
         >>> record["event"], record["session"], sorted(record)
         ('run', 2, ['event', 'num_trials', 'pid', 'resumed', 'session', 'time'])
     """
-    return {
+    record = {
         "event": EventKind.RUN.value,
         "session": session,
         "resumed": resumed,
@@ -114,6 +142,9 @@ def run_record(*, session: int, resumed: bool, num_trials: int) -> dict[str, Any
         "time": time.time(),
         "pid": os.getpid(),
     }
+    if settings is not None:
+        record["settings"] = dict(settings)
+    return record
 
 
 def propose_record(proposal: Proposal, *, replaces: bool = False) -> dict[str, Any]:
@@ -145,21 +176,31 @@ def propose_record(proposal: Proposal, *, replaces: bool = False) -> dict[str, A
     return record
 
 
-def start_record(trial: Trial) -> dict[str, Any]:
+def start_record(trial: Trial, *, cause: str | None = None) -> dict[str, Any]:
     """The record of an attempt handed to a worker: the trial's ``attempts``,
     ``worker`` and ``started`` as set when it was submitted.
+
+    Args:
+        trial: The trial.
+        cause: Why a trial that started before starts again (see
+            :meth:`History.rerun_cause`); None for a first start.
 
     Example:
         >>> start_record(Trial(5, [0], attempts=2, worker="w1", started=10.0))
         {'event': 'start', 'trial': 5, 'attempt': 2, 'worker': 'w1', 'time': 10.0}
+        >>> start_record(Trial(5, [0], attempts=3), cause="worker_died")["cause"]
+        'worker_died'
     """
-    return {
+    record = {
         "event": EventKind.START.value,
         "trial": trial.id,
         "attempt": trial.attempts,
         "worker": trial.worker,
         "time": trial.started,
     }
+    if cause is not None:
+        record["cause"] = cause
+    return record
 
 
 def lost_record(trial: Trial, error: str | None) -> dict[str, Any]:
@@ -223,9 +264,10 @@ class History:
     """What a journal says about a run's trials.
 
     Attributes:
-        finished: Finished trials by id (the first ``end`` record of each id).
+        finished: Finished trials by id (the ``end`` record of each id).
         proposals: The last ``propose`` record of each trial id.
         attempts: How many times each trial was started.
+        deaths: How many times each trial's worker died (``lost`` records).
         sessions: How many sessions (``run`` records) the journal holds.
     """
 
@@ -233,16 +275,31 @@ class History:
         self.finished: dict[int, Trial] = {}
         self.proposals: dict[int, dict[str, Any]] = {}
         self.attempts: dict[int, int] = {}
+        self.deaths: dict[int, int] = {}
         self.sessions = 0
+        self._last_event: dict[int, EventKind] = {}
 
     @property
     def unfinished(self) -> list[int]:
         """Ids of proposed trials without an ``end`` record, in id order."""
         return sorted(set(self.proposals) - set(self.finished))
 
+    def rerun_cause(self, trial_id: int) -> str | None:
+        """Why an unfinished trial that was started is started again: ``"worker_died"``,
+        ``"driver_stopped"``, or None (it never started)."""
+        last = self._last_event.get(trial_id)
+        if last is EventKind.LOST:
+            return "worker_died"
+        return "driver_stopped" if last is EventKind.START else None
+
 
 def read_history(records: list[dict[str, Any]], codec: Codec | None = None) -> History:
     """Folds journal records into a :class:`History`.
+
+    Raises:
+        ResumeError: If the journal is corrupt: a trial ends twice (whichever ``end``
+            came first), or ends without a proposal or with other tokens than it was
+            (last) proposed with.
 
     Example:
         >>> records = [
@@ -255,32 +312,73 @@ def read_history(records: list[dict[str, Any]], codec: Codec | None = None) -> H
         >>> history = read_history(records)
         >>> sorted(history.finished), history.unfinished
         ([0], [1])
+        >>> try:
+        ...     read_history(records + records[2:3])
+        ... except ResumeError as e:
+        ...     print(str(e).split(";")[0])
+        the journal is corrupt: record 5 is a second `end` of trial 0 (the first is record 3)
     """
     history = History()
-    for record in records:
+    ended_at: dict[int, int] = {}
+    for number, record in enumerate(records, start=1):
         event = event_of(record)
         if event is EventKind.RUN:
             history.sessions += 1
         elif event is EventKind.PROPOSE:
             history.proposals[int(record["trial"])] = record
-        elif event is EventKind.START:
+            history._last_event[int(record["trial"])] = event
+        elif event is EventKind.START or event is EventKind.LOST:
             trial_id = int(record["trial"])
-            history.attempts[trial_id] = history.attempts.get(trial_id, 0) + 1
+            counts = history.attempts if event is EventKind.START else history.deaths
+            counts[trial_id] = counts.get(trial_id, 0) + 1
+            history._last_event[trial_id] = event
         elif event is EventKind.END:
             trial = Trial.from_record(record["trial"], codec)
-            history.finished.setdefault(trial.id, trial)
+            _check_end(number, trial, ended_at, history.proposals.get(trial.id))
+            ended_at[trial.id] = number
+            history.finished[trial.id] = trial
     return history
+
+
+def _check_end(
+    number: int, trial: Trial, ended_at: dict[int, int], proposal: dict[str, Any] | None
+) -> None:
+    problem = None
+    if trial.id in ended_at:
+        problem = (
+            f"is a second `end` of trial {trial.id} (the first is record "
+            f"{ended_at[trial.id]}); a trial ends once"
+        )
+    elif proposal is None:
+        problem = f"ends trial {trial.id}, which was never proposed"
+    elif [int(t) for t in proposal["tokens"]] != trial.tokens:
+        problem = (
+            f"ends trial {trial.id} with tokens {trial.tokens}, but it was proposed as "
+            f"{[int(t) for t in proposal['tokens']]}"
+        )
+    if problem is not None:
+        raise ResumeError(f"the journal is corrupt: record {number} {problem}")
 
 
 def replay(
     algorithm: Algorithm,
     records: list[dict[str, Any]],
     checkpoint: dict[str, Any] | None,
+    *,
+    environment: Mapping[str, Any] | None = None,
 ) -> list[Proposal]:
     """Restores ``algorithm`` (already ``setup``) to its state after ``records``.
 
     Loads the checkpoint's state_dict (if any), then replays the records after
-    its position (see the module docstring).
+    its position (see the module docstring). Without a checkpoint, the algorithm is
+    set up again with the budget the journal's sessions ran with.
+
+    Args:
+        algorithm: The algorithm, set up with the run's codec.
+        records: The journal.
+        checkpoint: The checkpoint (:meth:`Run.load_checkpoint`), or None.
+        environment: Today's settings (``algorithm``, versions...) to compare with
+            those the sessions journaled, when replay diverges (see :func:`settings`).
 
     Returns:
         Proposals whose replayed tokens differ from the journaled ones (trials
@@ -291,26 +389,45 @@ def replay(
     """
     position = 0
     if checkpoint is not None:
-        algorithm.load_state_dict(checkpoint["algorithm"])
+        state = checkpoint["algorithm"]
+        if isinstance(state, Mapping) and state.get("seed") != algorithm.seed:
+            raise ResumeError(
+                f"the checkpoint is of an algorithm seeded {state.get('seed')!r}, but this "
+                f"run's algorithm is seeded {algorithm.seed!r}: it belongs to another run; "
+                "delete it (the journal alone restores the run)"
+            )
+        algorithm.load_state_dict(state)
         position = int(checkpoint["position"])
         if position > len(records):
             raise ResumeError(
                 f"the checkpoint is ahead of the journal ({position} > {len(records)} records): "
                 "the journal was truncated or replaced"
             )
+    else:
+        budget = _journaled_budget(records)
+        if budget is not _UNKNOWN and budget != algorithm.budget:
+            algorithm.setup(algorithm.codec, budget=budget)
+    session = next((r for r in reversed(records[:position]) if event_of(r) is EventKind.RUN), None)
+    today = {"budget": algorithm.budget, **(environment or {})}
+
+    def diverged(message: str) -> ResumeError:
+        return ResumeError(message + _what_changed(session, today))
+
     later = records[position:]
     ended_later = {int(r["trial"]["id"]) for r in later if event_of(r) is EventKind.END}
     fed: set[int] = set()
     replaced: dict[int, Proposal] = {}
     for record in later:
         event = event_of(record)
-        if event is EventKind.PROPOSE:
+        if event is EventKind.RUN:
+            session = record
+        elif event is EventKind.PROPOSE:
             trial_id = int(record["trial"])
             tokens = [int(t) for t in record["tokens"]]
             if record.get("replaces"):
                 own = algorithm.outstanding_proposal(trial_id)
                 if own is None or own.tokens != tokens:
-                    raise ResumeError(
+                    raise diverged(
                         f"replaying the journal re-proposed trial {trial_id} differently from "
                         "the journal; the algorithm is not deterministic given its state_dict"
                     )
@@ -318,13 +435,13 @@ def replay(
                 continue
             proposal = algorithm.propose()
             if proposal.id != trial_id:
-                raise ResumeError(
+                raise diverged(
                     f"replaying the journal gave proposal id {proposal.id} where the journal "
                     f"has trial {trial_id}; the checkpoint does not match the journal"
                 )
             if proposal.tokens != tokens:
                 if trial_id in ended_later:
-                    raise ResumeError(
+                    raise diverged(
                         f"replaying the journal after the checkpoint re-proposed finished trial "
                         f"{trial_id} as {proposal.tokens}, but the journal has {tokens}: "
                         f"{type(algorithm).__name__} is not deterministic given its state_dict "
@@ -341,3 +458,70 @@ def replay(
             fed.add(trial_id)
             algorithm.feedback(own, record.get("feedback"))
     return list(replaced.values())
+
+
+def settings(algorithm: Algorithm, num_trials: int | None = None) -> dict[str, Any]:
+    """What a session journals about how it ran (its ``run`` record's ``settings``).
+
+    With ``num_trials`` None, only what replay compares when it diverges: the
+    algorithm's ``repr`` (addresses masked) and the ``symbolic_nas``, ``torch`` and
+    ``python`` versions; else also ``num_trials`` and the algorithm's ``budget``.
+
+    Example:
+        >>> from symbolic_nas import algorithms
+        >>> sorted(settings(algorithms.get("random")))
+        ['algorithm', 'python', 'symbolic_nas', 'torch']
+    """
+    try:
+        version = importlib.metadata.version("symbolic-nas")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    out: dict[str, Any] = (
+        {}
+        if num_trials is None
+        else {
+            "num_trials": num_trials,
+            "budget": algorithm.budget,
+        }
+    )
+    out.update(
+        {
+            "algorithm": _ADDRESS.sub("0x?", repr(algorithm)),
+            "symbolic_nas": version,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        }
+    )
+    return out
+
+
+_UNKNOWN = object()
+
+
+def _journaled_budget(records: list[dict[str, Any]]) -> Any:
+    """The budget the journal's sessions ran with: the last one a session journaled (a
+    run keeps its budget, see the module docstring), else for journals of older
+    versions the first session's ``num_trials``."""
+    runs = [r for r in records if event_of(r) is EventKind.RUN]
+    for record in reversed(runs):
+        if isinstance(record.get("settings"), Mapping) and "budget" in record["settings"]:
+            return record["settings"]["budget"]
+    if runs and isinstance(runs[0].get("num_trials"), int):
+        return runs[0]["num_trials"]
+    return _UNKNOWN
+
+
+def _what_changed(session: Mapping[str, Any] | None, today: Mapping[str, Any]) -> str:
+    """Which settings differ between the session that journaled a record and today."""
+    number = session.get("session", "?") if session is not None else "?"
+    recorded = session.get("settings") if session is not None else None
+    if not isinstance(recorded, Mapping):
+        return f" (session {number} journaled no settings to compare with today's)"
+    changed = [
+        f"{key}: {recorded[key]!r} in session {number}, {value!r} now"
+        for key, value in today.items()
+        if key in recorded and recorded[key] != value
+    ]
+    if changed:
+        return f" (settings that changed since session {number}: {'; '.join(changed)})"
+    return f" (none of the settings session {number} journaled changed: {', '.join(today)})"

@@ -26,10 +26,11 @@ from symbolic_nas.storage.records import (
     read_history,
     replay,
     run_record,
+    settings,
     start_record,
     stop_record,
 )
-from symbolic_nas.storage.rundir import ResumeError, Run, space_fingerprint
+from symbolic_nas.storage.rundir import ResumeError, Run, RunInUseError, space_fingerprint
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
@@ -42,7 +43,7 @@ from symbolic_nas.tuner.executors.local import (
 )
 from symbolic_nas.tuner.options import CallbackList, SearchOptions
 
-__all__ = ["ResumeError", "TooManyFailuresError", "run", "trial_seed"]
+__all__ = ["ResumeError", "RunInUseError", "TooManyFailuresError", "run", "trial_seed"]
 
 # Settings a resumed run must share with the run it continues.
 _MUST_MATCH = ("algorithm", "seed", "failure_reward", "evaluator_input")
@@ -125,7 +126,9 @@ class _Search:
         self.finished_order: list[Trial] = []
         self.active: dict[int, Trial] = {}
         self.queue: collections.deque[Trial] = collections.deque()
-        self.attempts: dict[int, int] = {}
+        self.attempts: dict[int, int] = {}  # Starts of each trial.
+        self.deaths: dict[int, int] = {}  # Deaths of each trial's worker (vs max_retries).
+        self.rerun_causes: dict[int, str] = {}  # Why a trial that started starts again.
         self.consecutive_failures = 0
         self.recent_errors: collections.deque[str] = collections.deque(maxlen=3)
         self.consistent = True
@@ -159,6 +162,12 @@ class _Search:
         o, run = self.options, self.run_storage
         config = self._config()
         self.algorithm.setup(self.codec, budget=o.num_trials)
+        if not run.holds_run() and not run.is_empty():  # Checked before locking, and again.
+            raise ValueError(
+                f"`run_dir` must be empty or missing for a new run, but {o.run_dir!r} has files "
+                "and no run"
+            )
+        run.acquire()  # One driver at a time, until run.close().
         if run.holds_run():
             if not o.resume:
                 raise ValueError(
@@ -175,7 +184,14 @@ class _Search:
             run.write_config(config)
             run.read_journal()
         session = self.history_sessions + 1 if self.resumed else 1
-        run.append(run_record(session=session, resumed=self.resumed, num_trials=o.num_trials))
+        run.append(
+            run_record(
+                session=session,
+                resumed=self.resumed,
+                num_trials=o.num_trials,
+                settings=settings(self.algorithm, o.num_trials),
+            )
+        )
         self._checkpoint(force=True)
 
     def _restore(self, config: dict[str, Any]) -> None:
@@ -198,25 +214,27 @@ class _Search:
                 f"configuration ({'; '.join(differences)}); resume it with the same settings, "
                 "or use a new run_dir"
             )
-        if old.get("num_trials") != config["num_trials"]:
-            run.write_config(
-                {
-                    **{k: v for k, v in old.items() if k != "format"},
-                    "num_trials": config["num_trials"],
-                }
-            )
         records = run.read_journal()
+        history = read_history(records, self.codec)
+        if old.get("run_id") is None:  # Format 1 (before run ids): bind it to one now.
+            old = run.bind(old, len(records))
+        if old.get("num_trials") != config["num_trials"]:
+            run.write_config({**old, "num_trials": config["num_trials"]})
         checkpoint = run.load_checkpoint()
         if checkpoint is not None and checkpoint.get("fingerprint") != self.fingerprint:
             raise ResumeError("the checkpoint in `run_dir` belongs to another space")
-        history = read_history(records, self.codec)
         self.history_sessions = history.sessions
-        replaced = replay(self.algorithm, records, checkpoint)
+        replaced = replay(self.algorithm, records, checkpoint, environment=settings(self.algorithm))
         self.resumed = True
         for trial in history.finished.values():  # In finishing order.
             self.finished[trial.id] = trial
             self.finished_order.append(trial)
         self.attempts = dict(history.attempts)
+        self.deaths = dict(history.deaths)
+        for trial_id in history.unfinished:
+            cause = history.rerun_cause(trial_id)
+            if cause is not None:
+                self.rerun_causes[trial_id] = cause
         for proposal in replaced:
             self.consistent = False
             run.append(propose_record(proposal, replaces=True))
@@ -266,7 +284,11 @@ class _Search:
     def run(self) -> SearchResult:
         o = self.options
         callbacks = self._callbacks()
-        self._prepare()
+        try:
+            self._prepare()
+        except BaseException:
+            self.run_storage.close()  # Releases the run directory's lock.
+            raise
         context = SearchContext(
             codec=self.codec,
             algorithm=self.algorithm,
@@ -294,14 +316,16 @@ class _Search:
             reason = "too_many_failures"
             raise
         finally:
-            if executor is not None:
-                executor.close()
-            if self.consistent:
-                self._checkpoint(force=True)
-            self.run_storage.append(stop_record(reason), durable=True)
-            result = self._result()
-            callbacks("on_search_end", result, context)
-            self.run_storage.close()
+            try:
+                if executor is not None:
+                    executor.close()
+                if self.consistent:
+                    self._checkpoint(force=True)
+                self.run_storage.append(stop_record(reason), durable=True)
+                result = self._result()
+                callbacks("on_search_end", result, context)
+            finally:
+                self.run_storage.close()  # Releases the run directory's lock.
         return result
 
     def _callbacks(self) -> CallbackList:
@@ -335,7 +359,7 @@ class _Search:
         worker = executor.submit(task)
         trial.status, trial.attempts, trial.worker = TrialStatus.RUNNING, attempt, worker
         trial.started = time.time()
-        self.run_storage.append(start_record(trial))
+        self.run_storage.append(start_record(trial, cause=self.rerun_causes.pop(trial.id, None)))
         self.active[trial.id] = trial
         callbacks("on_trial_start", trial, self.context)
 
@@ -344,12 +368,19 @@ class _Search:
         if trial is None:
             return
         if outcome.status == TrialStatus.LOST:
-            if trial.attempts <= self.options.max_retries:
+            # Only deaths of the trial's own worker count against max_retries, not the
+            # attempts cut short by the driver stopping (rerun cause "driver_stopped").
+            deaths = self.deaths[trial.id] = self.deaths.get(trial.id, 0) + 1
+            if deaths <= self.options.max_retries:
                 self.run_storage.append(lost_record(trial, outcome.error))
+                self.rerun_causes[trial.id] = "worker_died"
                 self.queue.appendleft(trial)
                 return
+            stopped = trial.attempts - deaths
             outcome.error = (
-                f"{outcome.error} (attempt {trial.attempts} of {self.options.max_retries + 1})"
+                f"{outcome.error} (attempt {deaths} of {self.options.max_retries + 1}"
+                + (f"; {stopped} more cut short by the driver stopping" if stopped else "")
+                + ")"
             )
             outcome.status = TrialStatus.FAILED
         completed = outcome.status == TrialStatus.COMPLETED
