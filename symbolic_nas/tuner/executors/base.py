@@ -110,8 +110,8 @@ class SlotExecutor(Executor, Generic[S]):
 
     Subclasses keep ``self._slots`` (their :class:`Slot` subclass) and implement
     :meth:`_send` (hand a task to a slot's worker), :meth:`_poll` (wait for
-    results and deaths, reporting them with :meth:`_finished`, :meth:`_lost`,
-    :meth:`_ready` and :meth:`_startup_failed`) and :meth:`_respawn` (release a
+    results and deaths, reporting them with :meth:`_ready`, :meth:`_finished`
+    and :meth:`_died`) and :meth:`_respawn` (release a
     slot's worker, return a fresh slot in its place); :meth:`_stop` may stop an
     overdue worker before its trial is failed.
 
@@ -198,20 +198,32 @@ class SlotExecutor(Executor, Generic[S]):
         self._pending.append(outcome)
         slot.task = None
 
-    def _lost(self, slot: S, error: str) -> None:
-        """Queues the task of ``slot`` as lost (its worker died mid-trial)."""
-        assert slot.task is not None
-        elapsed = time.monotonic() - slot.submitted
-        self._pending.append(
-            Outcome(
-                slot.task.trial_id,
-                TrialStatus.LOST,
-                error=error,
-                worker=slot.name,
-                started=time.time() - elapsed,
-                duration=elapsed,
+    def _died(
+        self,
+        slot: S,
+        *,
+        startup_error: str,
+        lost_error: str,
+        cause: BaseException | None = None,
+    ) -> None:
+        """The worker of ``slot`` died: a startup failure (see :meth:`_startup_failed`,
+        ``startup_error``) if it never got ready, its task lost (``lost_error``); a new
+        worker takes its place."""
+        if slot.ready_time is None:
+            self._startup_failed(startup_error, cause)
+        if slot.task is not None:
+            elapsed = time.monotonic() - slot.submitted
+            self._pending.append(
+                Outcome(
+                    slot.task.trial_id,
+                    TrialStatus.LOST,
+                    error=lost_error,
+                    worker=slot.name,
+                    started=time.time() - elapsed,
+                    duration=elapsed,
+                )
             )
-        )
+        self._replace(slot)
 
     def _check_deadlines(self) -> None:
         """Fails the tasks past their time limit and replaces their workers."""

@@ -241,13 +241,11 @@ class ProcessExecutor(SlotExecutor[_Worker]):
     def _on_death(self, worker: _Worker) -> None:
         self._receive(worker)  # A result sent just before dying still counts.
         code = worker.process.exitcode
-        if worker.ready_time is None:
-            self._startup_failed(
-                f"worker processes keep dying while starting (last exit code {code})"
-            )
-        if worker.task is not None:
-            self._lost(worker, f"WorkerDied: {worker.name} exited with code {code} mid-trial")
-        self._replace(worker)
+        self._died(
+            worker,
+            startup_error=f"worker processes keep dying while starting (last exit code {code})",
+            lost_error=f"WorkerDied: {worker.name} exited with code {code} mid-trial",
+        )
 
     def _stop(self, slot: _Worker) -> None:
         slot.process.kill()

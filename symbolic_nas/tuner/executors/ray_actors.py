@@ -124,11 +124,13 @@ class RayExecutor(SlotExecutor[_Slot]):
         done, _ = ray.wait(refs, num_returns=1, timeout=self._wait_seconds(timeout))
         if done:
             done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        # An actor answers `ready` before it runs a task: checked first, a dead actor
+        # that never got ready counts as a startup failure.
+        self._check_ready()
         finished = set(done)
         for slot in running:
-            if slot.ref in finished:
+            if slot.ref in finished and slot in self._slots:  # (not replaced just now)
                 self._collect(slot)
-        self._check_ready()
 
     def _check_ready(self) -> None:
         ray = _ray()
@@ -142,7 +144,7 @@ class RayExecutor(SlotExecutor[_Slot]):
                 try:
                     ray.get(slot.ready_ref)
                 except ray.exceptions.RayError as e:
-                    self._startup_failed(f"Ray actors cannot load the evaluation: {e}", e)
+                    self._actor_died(slot, e)
                     continue
                 self._ready(slot)
 
@@ -151,11 +153,18 @@ class RayExecutor(SlotExecutor[_Slot]):
         try:
             outcome: Outcome = ray.get(slot.ref)
         except ray.exceptions.RayError as e:
-            self._lost(slot, f"WorkerDied: {slot.name} died mid-trial ({type(e).__name__})")
-            self._replace(slot)
+            self._actor_died(slot, e)
             return
         self._finished(slot, outcome)
         slot.ref = None
+
+    def _actor_died(self, slot: _Slot, error: BaseException) -> None:
+        self._died(
+            slot,
+            startup_error=f"Ray actors cannot load the evaluation: {error}",
+            lost_error=f"WorkerDied: {slot.name} died mid-trial ({type(error).__name__})",
+            cause=error,
+        )
 
     def _respawn(self, slot: _Slot) -> _Slot:
         _ray().kill(slot.actor, no_restart=True)
