@@ -60,15 +60,5 @@ def test_actors_that_cannot_load_the_evaluation_stop_the_search(ray_session):
     from symbolic_nas.tuner.executors.base import WorkerError
 
     with pytest.raises(WorkerError, match="Ray actors cannot load the evaluation"):
-        sn.search(
-            h.small_space(),
-            h.UnloadableEvaluator(),
-            algorithm="random",
-            num_trials=4,
-            executor="ray",
-            workers=2,
-            max_consecutive_failures=None,
-            tensorboard=False,
-            progress=False,
-        )
+        h.search_unloadable("ray", num_trials=4, workers=2, max_consecutive_failures=None)
     assert ray.is_initialized()
