@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import pyglove as pg
 
+from symbolic_nas.registry import Registry
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.space.dna import LazyDNA
 from symbolic_nas.validation import Interval, Satisfies, check, validate_params
@@ -303,17 +304,16 @@ def _rng_from_state(state: list[Any]) -> tuple:
 
 # ---------------------------------------------------------------------- registry
 
-_REGISTRY: dict[str, type[Algorithm]] = {}
+_REGISTRY: Registry[type[Algorithm]] = Registry("algorithm")
 
 
 def register(name: str) -> Callable[[type[Algorithm]], type[Algorithm]]:
-    """Class decorator adding an algorithm to the registry under ``name``."""
+    """Class decorator adding an algorithm to the registry under ``name`` (its ``name``)."""
+    add = _REGISTRY.register(name)
 
     def decorate(cls: type[Algorithm]) -> type[Algorithm]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"algorithm name {name!r} is already registered")
+        add(cls)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return decorate
@@ -334,11 +334,9 @@ def get(name: str | Algorithm, **kwargs: Any) -> Algorithm:
                 f"but got {sorted(kwargs)}"
             )
         return name
-    if name not in _REGISTRY:
-        raise ValueError(f"`algorithm` must be one of {available()}, but got {name!r}")
-    return _REGISTRY[name](**kwargs)
+    return _REGISTRY.lookup(name)(**kwargs)
 
 
 def available() -> list[str]:
     """Registered algorithm names, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.available()

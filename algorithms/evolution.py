@@ -12,8 +12,8 @@ whatever its reward: that aging is the regularisation.
 It is the same algorithm as PyGlove's ``pg.evolution.regularized_evolution``
 (``Random(S) >> Top(1) >> mutator``, ``population_init=(Random, P)``,
 ``population_update=Last(P)``), written over tokens because PyGlove's version
-works on DNA objects (55–146 ms per trial on 6- and 30-decision spaces here,
-against 0.2–0.5 ms) and cannot be seeded (its default mutator is an unseeded
+works on DNA objects (two orders of magnitude slower per trial:
+``benchmarks/RESULTS-tuner.md``) and cannot be seeded (its default mutator is an unseeded
 shared instance). A test drives PyGlove's ``regularized_evolution`` with the
 same random stream and mutation and checks that both propose the same
 sequences. The mutation itself differs from PyGlove's default ``Uniform``
@@ -58,12 +58,10 @@ class RegularizedEvolution(Algorithm):
     20,000 models. The default here, 20 and 5, keeps Real et al.'s ratio of one
     quarter and suits the 100–1,000 trials users run: the random phase is a
     small share of such budgets, and the population holds more diversity than
-    10 for spaces larger than NAS-Bench-201's six decisions. Measured (mean best
-    of 20 seeds) on NAS-Bench-201's CIFAR-10 validation accuracy and on additive
-    toys of 20 and 40 decisions: at 100 and 300 trials (20, 5) was the best
-    setting or within 0.01 of it among (10, 3), (20, 5), (50, 10) and (100, 25);
-    at 1,000 trials on the larger toys a population of 50–100 did better, so
-    raise ``population_size`` (and ``tournament_size`` with it) for long runs.
+    10 for spaces larger than NAS-Bench-201's six decisions. In the runs that
+    chose it (``benchmarks/RESULTS.md``), longer runs on larger spaces did better
+    with a larger population, so raise ``population_size`` (and
+    ``tournament_size`` with it) for runs of about 1,000 trials.
 
     Args:
         population_size: Number of members kept (P), at least 2.

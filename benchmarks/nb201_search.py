@@ -555,6 +555,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     text = report.markdown(bench, summaries, context)
     print(report.console_table(bench, summaries))
+    with contextlib.suppress(FileNotFoundError), open(args.out, encoding="utf-8") as f:
+        tail = report.kept_tail(f.read())  # the hand-written sections stay
+        text += f"\n{tail}" if tail else ""
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(text)
     report.plot(bench, summaries, plot)

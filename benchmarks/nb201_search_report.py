@@ -17,6 +17,7 @@ from typing import Any
 from symbolic_nas import algorithms
 
 __all__ = [
+    "KEEP_MARKER",
     "REFERENCES",
     "Context",
     "Goal",
@@ -24,6 +25,7 @@ __all__ = [
     "Summary",
     "console_table",
     "goals",
+    "kept_tail",
     "markdown",
     "median_queries",
     "plot",
@@ -31,6 +33,9 @@ __all__ = [
 ]
 
 OPTUNA = "optuna_tpe"
+
+#: Where the hand-written part of ``RESULTS.md`` begins: a rewrite keeps it.
+KEEP_MARKER = "<!-- Written by hand from here on: nb201_search.py keeps it when it rewrites. -->"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,6 +461,19 @@ def markdown(bench: Any, summaries: dict[str, Summary], context: Context) -> str
         "",
     ]
     return "\n".join(lines)
+
+
+def kept_tail(previous: str) -> str:
+    """The hand-written part of a previous ``RESULTS.md`` (from :data:`KEEP_MARKER` on).
+
+    Example:
+        >>> kept_tail("# generated\\n\\n" + KEEP_MARKER + "\\n## by hand\\n")[-11:]
+        '## by hand\\n'
+        >>> kept_tail("# generated only\\n")
+        ''
+    """
+    at = previous.find(KEEP_MARKER)
+    return "" if at < 0 else previous[at:]
 
 
 def plot(bench: Any, summaries: dict[str, Summary], path: str) -> None:

@@ -22,6 +22,14 @@ from symbolic_nas.spaces import nas_rnn_cell as nas_rnn_cell  # registers "nas_r
 from symbolic_nas.spaces import nasbench201 as nasbench201  # registers "nasbench201"
 from symbolic_nas.spaces import zoph_le_cnn as zoph_le_cnn  # registers "zoph_le_cnn"
 from symbolic_nas.spaces.examples import Example, example, register_example
-from symbolic_nas.spaces.registry import available, get, register
+from symbolic_nas.spaces.registry import available, get, parameters, register
 
-__all__ = ["Example", "available", "example", "get", "register", "register_example"]
+__all__ = [
+    "Example",
+    "available",
+    "example",
+    "get",
+    "parameters",
+    "register",
+    "register_example",
+]

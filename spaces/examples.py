@@ -13,6 +13,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from symbolic_nas.registry import Registry
+
 __all__ = ["Example", "example", "register_example"]
 
 
@@ -32,7 +34,7 @@ class Example:
     output_shape: Any = None
 
 
-_EXAMPLES: dict[str, Callable[..., Example]] = {}
+_EXAMPLES: Registry[Callable[..., Example]] = Registry("space example", parameter="name")
 
 
 def register_example(name: str) -> Callable[[Callable[..., Example]], Callable[..., Example]]:
@@ -41,14 +43,7 @@ def register_example(name: str) -> Callable[[Callable[..., Example]], Callable[.
     The function takes the space factory's keyword arguments (it may ignore those
     that do not change the input or output shape) and returns an :class:`Example`.
     """
-
-    def decorate(fn: Callable[..., Example]) -> Callable[..., Example]:
-        if name in _EXAMPLES and _EXAMPLES[name] is not fn:
-            raise ValueError(f"an example for space {name!r} is already registered")
-        _EXAMPLES[name] = fn
-        return fn
-
-    return decorate
+    return _EXAMPLES.register(name)
 
 
 def example(name: str, **kwargs: Any) -> Example:
@@ -59,9 +54,4 @@ def example(name: str, **kwargs: Any) -> Example:
         >>> spaces.example("nasbench201", num_classes=10).output_shape
         (2, 10)
     """
-    if name not in _EXAMPLES:
-        raise ValueError(
-            f"`name` must be a space with a registered example, one of {sorted(_EXAMPLES)}, "
-            f"but got {name!r}"
-        )
-    return _EXAMPLES[name](**kwargs)
+    return _EXAMPLES.lookup(name)(**kwargs)

@@ -6,28 +6,32 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from symbolic_nas.registry import Registry
+
 __all__ = ["available", "get", "parameter_constraints", "parameters", "register"]
 
-_REGISTRY: dict[str, Callable[..., Any]] = {}
+_REGISTRY: Registry[Callable[..., Any]] = Registry("space")
 
 
 def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator adding a space factory (keyword arguments -> space) under ``name``."""
-
-    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise ValueError(f"space name {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
+    return _REGISTRY.register(name)
 
 
 def get(name: str, **kwargs: Any) -> Any:
-    """The space registered as ``name``, built with ``kwargs``."""
-    if name not in _REGISTRY:
-        raise ValueError(f"`space` must be one of {available()}, but got {name!r}")
-    return _REGISTRY[name](**kwargs)
+    """The space registered as ``name``, built with ``kwargs``.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> from symbolic_nas import spaces
+        >>> sn.encode(spaces.get("nasbench201", C=2, N=1)).space_size
+        15625
+        >>> spaces.get("nope")
+        Traceback (most recent call last):
+        ...
+        symbolic_nas.validation.InvalidParameterError: `space` must be one of ['metaqnn', 'nas_rnn_cell', 'nasbench201', 'zoph_le_cnn'], but got 'nope'
+    """  # noqa: E501
+    return _REGISTRY.lookup(name)(**kwargs)
 
 
 def parameters(name: str) -> list[str]:
@@ -35,12 +39,10 @@ def parameters(name: str) -> list[str]:
 
     Example:
         >>> from symbolic_nas import spaces
-        >>> "in_channels" in spaces.registry.parameters("zoph_le_cnn")
+        >>> "in_channels" in spaces.parameters("zoph_le_cnn")
         True
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"`space` must be one of {available()}, but got {name!r}")
-    return list(inspect.signature(_REGISTRY[name]).parameters)
+    return list(inspect.signature(_REGISTRY.lookup(name)).parameters)
 
 
 def parameter_constraints(name: str) -> dict[str, list[Any]]:
@@ -53,11 +55,9 @@ def parameter_constraints(name: str) -> dict[str, list[Any]]:
         >>> str(spaces.registry.parameter_constraints("nasbench201")["C"][0])
         'an int >= 1'
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"`space` must be one of {available()}, but got {name!r}")
-    return dict(getattr(_REGISTRY[name], "parameter_constraints", {}))
+    return dict(getattr(_REGISTRY.lookup(name), "parameter_constraints", {}))
 
 
 def available() -> list[str]:
     """Registered space names, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.available()

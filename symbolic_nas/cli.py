@@ -108,7 +108,7 @@ def data_space_args(reference: str, evaluate: Any, given: dict[str, Any]) -> dic
         return {}
     if not isinstance(evaluate, Trainer):
         return {}
-    accepted = spaces.registry.parameters(reference)
+    accepted = spaces.parameters(reference)
     wanted = [k for k in ("in_channels", "image_size", "num_classes") if k in accepted]
     wanted = [k for k in wanted if k not in given]
     if not wanted:
@@ -181,6 +181,12 @@ _COMMON = [
     ),
     click.option("--trial-timeout", type=float, default=None, help="Seconds per trial."),
     click.option(
+        "--max-consecutive-failures",
+        type=int,
+        default=None,
+        help="Failed trials in a row that stop the run (default: 10).",
+    ),
+    click.option(
         "--tensorboard/--no-tensorboard", default=True, help="Log to RUN_DIR/tensorboard."
     ),
     click.option("--progress/--no-progress", default=None, help="Show a progress bar."),
@@ -205,6 +211,40 @@ def _workers(value: str | None) -> int | str:
         raise click.BadParameter(f"must be an int or 'auto', but got {value!r}") from None
 
 
+#: The options `resume` keeps from the search unless given again, with their defaults.
+_KEPT: dict[str, Any] = {
+    "workers": None,
+    "executor": None,
+    "trial_timeout": None,
+    "max_consecutive_failures": 10,
+}
+
+
+def _kept_options(given: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """The ``_KEPT`` options: as ``given`` on the command line, else ``saved``, else default."""
+    return {
+        name: given[name] if given[name] is not None else saved.get(name, default)
+        for name, default in _KEPT.items()
+    }
+
+
+def _execute(
+    cli_config: dict[str, Any], options: dict[str, Any], common: dict[str, Any], **run: Any
+) -> None:
+    """Runs ``sn.search`` with the ``run`` arguments, the kept ``options`` and the other
+    common options (``--tensorboard``, ``--progress``, ``--top``)."""
+    kwargs = {
+        **run,
+        "workers": _workers(options["workers"]),
+        "executor": options["executor"] or "auto",
+        "trial_timeout": options["trial_timeout"],
+        "max_consecutive_failures": options["max_consecutive_failures"],
+        "tensorboard": common["tensorboard"],
+        "progress": common["progress"],
+    }
+    _run(kwargs, cli_config, common["top"])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Neural architecture search over ordinary PyTorch code."""
@@ -221,7 +261,6 @@ def cli() -> None:
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Run directory.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--failure-reward", type=float, default=None, help="Penalty for failed trials.")
-@click.option("--max-consecutive-failures", type=int, default=10, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir.")
 @_common
 def search(
@@ -235,16 +274,11 @@ def search(
     run_dir: str | None,
     seed: int,
     failure_reward: float | None,
-    max_consecutive_failures: int,
     resume: bool,
-    workers: str | None,
-    executor: str | None,
-    trial_timeout: float | None,
-    tensorboard: bool,
-    progress: bool | None,
-    top: int,
+    **common: Any,
 ) -> None:
     """Search SPACE (MODULE:ATTR or a registered space name)."""
+    options = _kept_options(common, {})
     cli_config = {
         "space": space,
         "space_args": _parse_pairs(space_arg, "--space-arg"),
@@ -253,48 +287,25 @@ def search(
         "algorithm": algorithm,
         "algorithm_args": _parse_pairs(algorithm_arg, "--algorithm-arg"),
         "cwd": os.getcwd(),
-        # What `resume` keeps unless told otherwise.
-        "options": {
-            "workers": workers,
-            "executor": executor,
-            "trial_timeout": trial_timeout,
-            "max_consecutive_failures": max_consecutive_failures,
-        },
+        "options": options,  # what `resume` keeps unless told otherwise
     }
-    kwargs = {
-        "num_trials": num_trials,
-        "workers": _workers(workers),
-        "executor": executor or "auto",
-        "run_dir": run_dir,
-        "resume": resume,
-        "seed": seed,
-        "failure_reward": failure_reward,
-        "max_consecutive_failures": max_consecutive_failures,
-        "trial_timeout": trial_timeout,
-        "tensorboard": tensorboard,
-        "progress": progress,
-    }
-    _run(kwargs, cli_config, top)
+    _execute(
+        cli_config,
+        options,
+        common,
+        num_trials=num_trials,
+        run_dir=run_dir,
+        resume=resume,
+        seed=seed,
+        failure_reward=failure_reward,
+    )
 
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--num-trials", type=int, default=None, help="New total number of trials.")
-@click.option(
-    "--max-consecutive-failures", type=int, default=None, help="Default: the search's value."
-)
 @_common
-def resume(
-    run_dir: str,
-    num_trials: int | None,
-    max_consecutive_failures: int | None,
-    workers: str | None,
-    executor: str | None,
-    trial_timeout: float | None,
-    tensorboard: bool,
-    progress: bool | None,
-    top: int,
-) -> None:
+def resume(run_dir: str, num_trials: int | None, **common: Any) -> None:
     """Continue the run in RUN_DIR (started with `symbolic-nas search`).
 
     Workers, executor, time limit and failure limit are the search's unless given.
@@ -313,27 +324,16 @@ def resume(
         )
     if cli_config.get("cwd") and cli_config["cwd"] not in sys.path:
         sys.path.insert(0, cli_config["cwd"])
-    saved = cli_config.get("options", {})
-
-    def option(value: Any, name: str, default: Any = None) -> Any:
-        return value if value is not None else saved.get(name, default)
-
-    kwargs = {
-        "num_trials": num_trials if num_trials is not None else config["num_trials"],
-        "workers": _workers(option(workers, "workers")),
-        "executor": option(executor, "executor") or "auto",
-        "run_dir": run_dir,
-        "resume": True,
-        "seed": config["seed"],
-        "failure_reward": config["failure_reward"],
-        "max_consecutive_failures": option(
-            max_consecutive_failures, "max_consecutive_failures", 10
-        ),
-        "trial_timeout": option(trial_timeout, "trial_timeout"),
-        "tensorboard": tensorboard,
-        "progress": progress,
-    }
-    _run(kwargs, cli_config, top)
+    _execute(
+        cli_config,
+        _kept_options(common, cli_config.get("options", {})),
+        common,
+        num_trials=num_trials if num_trials is not None else config["num_trials"],
+        run_dir=run_dir,
+        resume=True,
+        seed=config["seed"],
+        failure_reward=config["failure_reward"],
+    )
 
 
 def format_report(run_dir: str, *, top: int = 5) -> str:

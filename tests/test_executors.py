@@ -100,14 +100,7 @@ def test_workers_are_pinned_single_threaded_and_load_the_evaluator_once(faulty_r
 
 def test_an_evaluation_that_cannot_load_in_workers_stops_the_search():
     with pytest.raises(WorkerError, match="refuses to load in a worker"):
-        sn.search(
-            h.small_space(),
-            h.UnloadableEvaluator(),
-            algorithm="random",
-            num_trials=2,
-            executor="process",
-            progress=False,
-        )
+        h.search_unloadable("process")
 
 
 def test_an_unpicklable_space_is_reported_with_advice():

@@ -54,3 +54,11 @@ def test_a_search_on_ray_actors_survives_faults(ray_session, tmp_path):
     assert len(completed) == 6 and all(t.worker.startswith("ray-") for t in completed)
     assert {t.metrics["threads"] for t in completed} == {1}
     assert ray.is_initialized()  # A session the user started is left running.
+
+
+def test_actors_that_cannot_load_the_evaluation_stop_the_search(ray_session):
+    from symbolic_nas.tuner.executors.base import WorkerError
+
+    with pytest.raises(WorkerError, match="Ray actors cannot load the evaluation"):
+        h.search_unloadable("ray", num_trials=4, workers=2, max_consecutive_failures=None)
+    assert ray.is_initialized()

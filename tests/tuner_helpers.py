@@ -148,6 +148,19 @@ class UnloadableEvaluator:
         raise RuntimeError("this evaluator refuses to load in a worker")
 
 
+def search_unloadable(executor: str, num_trials: int = 2, **options: Any) -> SearchResult:
+    """A random search of ``small_space`` with :class:`UnloadableEvaluator` on ``executor``."""
+    return sn.search(
+        small_space(),
+        UnloadableEvaluator(),
+        algorithm="random",
+        num_trials=num_trials,
+        executor=executor,
+        progress=False,
+        **options,
+    )
+
+
 class ScriptedAlgorithm(Algorithm):
     """Proposes the given token sequences in order, cycling (not registered)."""
 

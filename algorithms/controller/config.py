@@ -55,8 +55,9 @@ def hyperparameter(default: Any, *constraints: Any) -> Any:
 class ControllerConfig:
     """Hyperparameters shared by the controller algorithms (defaults: the library's).
 
-    The defaults are tuned for the 100-1,000 trials real searches run (the evidence
-    is in :mod:`~symbolic_nas.algorithms.controller.reinforce`). A config validates
+    The defaults are tuned for the 100-1,000 trials real searches run (explained in
+    :mod:`~symbolic_nas.algorithms.controller.reinforce`; the evidence is in
+    ``benchmarks/RESULTS.md``). A config validates
     itself when made; ``int`` values of float fields become floats.
 
     Attributes:

@@ -41,8 +41,8 @@ Logit shaping (optional, as in the ENAS reference code): ``logits / temperature`
 then ``tanh_constant * tanh(logits)``; both apply to skip logits too.
 
 Threads. The tensors are tiny; on a busy CPU, torch's intra-op threads make every
-operation wait on the others (measured 10-15x, and up to 300x, slower with two
-threads than with one on a loaded 2-core machine). ``reinforce`` and ``ppo``
+operation wait on the others (many times slower with two threads than with one on a
+loaded 2-core machine: ``benchmarks/RESULTS-tuner.md``). ``reinforce`` and ``ppo``
 therefore run every controller call inside :func:`one_torch_thread`, which sets
 torch's (process-wide) thread count to one for the call and restores it after;
 nothing else of torch's global settings is changed. Calling :class:`Controller`
@@ -75,9 +75,8 @@ def one_torch_thread() -> Iterator[None]:
     """Runs the block with one torch intra-op thread, then restores the count.
 
     The controller's tensors are tiny: its cost is per-op dispatch, which extra
-    threads only add synchronisation to. Measured on a 2-core CPU that other work
-    kept busy: 1.0 ms per ``reinforce`` trial with one thread, 300 ms with torch's
-    default two. Switching costs well under a microsecond.
+    threads only add synchronisation to; switching the count is cheap (figures in
+    ``benchmarks/RESULTS-tuner.md``).
 
     Example:
         >>> import torch

@@ -18,12 +18,10 @@ the ratio is already taken against the policy that produced them; samples more
 than ``max_staleness`` updates old are dropped. There is no value network: the
 advantage comes from the moving-average baseline, as for ``reinforce``.
 
-Defaults (m = 8, 4 epochs, clip 0.2, Adam lr 0.003, ``tanh_constant=2.5``, the
-reward memory) measured on NAS-Bench-201 with ``benchmarks/tune_reinforce.py
---algorithm ppo`` (30 seeds, budget 300; test accuracy of the best-so-far by
-``c10valid_val_12``): 93.82 ± 0.46 at 100 queries, 94.28 ± 0.21 at 300, optimum
-proposed in 70 % of the runs (median 228 queries). lr 0.01: 93.89 ± 0.44 / 94.26 ±
-0.22 (63 %); lr 0.003 with 8 epochs: 93.93 ± 0.39 / 94.28 ± 0.20 (77 %).
+Defaults: m = 8, 4 epochs, clip 0.2, Adam lr 0.003, ``tanh_constant=2.5`` and the
+reward memory, chosen on NAS-Bench-201 with ``benchmarks/tune_reinforce.py
+--algorithm ppo`` against other learning rates and epoch counts; the figures are in
+``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -50,7 +48,7 @@ class PPO(ControllerSearch):
     The hyperparameters are the fields of
     :class:`~symbolic_nas.algorithms.controller.config.PPOConfig`, given as
     keywords; those shared with ``reinforce`` mean the same there. Those left out
-    (or given as None) take the defaults (measured on NAS-Bench-201; see the
+    (or given as None) take the defaults (chosen on NAS-Bench-201; see the
     module docs).
 
     Args:

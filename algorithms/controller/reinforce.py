@@ -26,31 +26,17 @@ searches run. The defaults instead use m = 8 with Adam at ``learning_rate="auto"
 budget), ``tanh_constant=2.5`` (logits bounded, so the policy never collapses and
 keeps proposing neighbours of its mode), advantages normalised by their running
 RMS (identical runs whether rewards come in percent or as fractions), an EMA
-baseline with decay 0.9 and the reward memory. Measured on NAS-Bench-201
-(``benchmarks/tune_reinforce.py``; reward ``c10valid_val_12``, figure
-``c10_test_200`` of the best-so-far, mean ± std over seeds; "found": runs that
-proposed the optimum, 94.37)::
-
-    setting (budget 300)               seeds  @100          @300          found
-    defaults                           100    93.97 ± 0.34  94.22 ± 0.24  50 %
-    defaults, reward_memory=False      100    93.94 ± 0.38  94.11 ± 0.30  25 %
-    defaults, rewards as fractions     30     94.02 ± 0.30  94.27 ± 0.20  57 %  (= percent run)
-    preset="zoph_le_2017"              50     93.77 ± 0.35  93.91 ± 0.26   2 %
-    budget 1000, auto lr (0.006)       20     @1000: 94.37 ± 0.00, found 95 %, median 350 queries
-    budget 1000, lr 0.02               20     @1000: 94.32 ± 0.16, found 75 %
-
-For comparison, a textbook per-edge softmax REINFORCE reaches 93.87 ± 0.28 at 100
-and 94.14 ± 0.23 at 300; the NAS-Bench-201 paper reports 93.85 ± 0.37. The
+baseline with decay 0.9 and the reward memory. The NAS-Bench-201 runs that chose
+them (``benchmarks/tune_reinforce.py``: the defaults against the paper's settings,
+without the memory, with rewards as fractions, and at budget 1,000) are in
+``benchmarks/RESULTS.md``, with the full benchmark of every algorithm. The
 ``tanh_constant`` bound also limits how far one decision can concentrate when its
 vocabulary is large (at most p = 0.6 over 101 tokens); set it higher, or to 0, for
 such spaces.
 
-Cost: ``benchmarks/overhead.py`` measures the per-trial overhead (one torch
-thread, 2-core CPU): with the defaults 1.1, 1.8 and 2.1 ms per trial on 6, 30
-and 100 decisions, of which the reward memory's re-sampling of repeats takes
-0.7, 1.0 and 0.2 ms once the policy has converged (``reward_memory=False``:
-0.39, 0.79, 1.93 ms); with ``batch_size=64, sample_batch=64`` 0.08, 0.26 and
-0.76 ms, since the cost is set by how many architectures share a torch call.
+Cost: ``benchmarks/overhead.py`` measures the per-trial overhead on 6, 30 and 100
+decisions; the figures are in ``benchmarks/RESULTS-tuner.md``. The cost is set by
+how many architectures share a torch call (``batch_size``, ``sample_batch``).
 """
 
 from __future__ import annotations

@@ -39,10 +39,9 @@ sampled model twice). After a hit the controller samples 64 architectures per
 call, and so does the first call of a policy version whose predecessor had hits
 (one call of 64 costs less than several of ``sample_batch``); after 64 hits in a
 row the duplicate is handed out, and once the memory holds the whole (finite)
-space the rule is off. Measured on NAS-Bench-201 (100 seeds, 300 queries): 290
-distinct cells proposed instead of 147, and the optimum found in 50 % of the runs
-instead of 25 % (see :mod:`~symbolic_nas.algorithms.controller.reinforce`). The
-samples, the memory and the baseline's moments are the small classes of
+space the rule is off. On NAS-Bench-201 it about doubles both the distinct cells a
+300-query search proposes and the runs that find the optimum (``benchmarks/RESULTS.md``).
+The samples, the memory and the baseline's moments are the small classes of
 :mod:`~symbolic_nas.algorithms.controller.memory`.
 A rewarded architecture's reward is taken as known: with noisy evaluations,
 ``reward_memory=False`` lets the search evaluate it again.

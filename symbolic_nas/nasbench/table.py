@@ -242,7 +242,7 @@ class NasBench201Table:
             raise KeyError(f"index {index!r} is not in the table") from None
 
     def row_of_codes(self, codes: Sequence[int]) -> int:
-        """Returns the row of the cell with the given op codes (about 1 µs).
+        """Returns the row of the cell with the given op codes (one list lookup).
 
         Args:
             codes: Six ints in ``range(5)``: the :attr:`OPS` position of the op on

@@ -6,8 +6,8 @@ writes one such file without threads and without TensorFlow; the protos are
 TensorBoard's own (``tensorboard.compat.proto``, the hparams plugin's
 ``plugin_data_pb2``/``api_pb2`` and ``metadata`` helpers), and the checksum is
 ``google-crc32c``'s C implementation (the pure-Python one that TensorBoard's
-own ``RecordWriter`` uses costs about 0.3 µs per byte: 0.7 ms for the 2.3 KB
-that a trial of a 30-decision space writes).
+own ``RecordWriter`` uses costs a trial a good part of a millisecond:
+``benchmarks/RESULTS-tuner.md``).
 
 Opening an :class:`EventFile` creates its folder if needed and the file, nothing
 more, so one file per trial run stays cheap, unlike a ``SummaryWriter`` (a thread

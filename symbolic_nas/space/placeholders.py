@@ -29,10 +29,14 @@ _MAX_INTV_SIZE = 100_000
 _FLOAT_SCALES = (None, "linear", "log", "rlog")
 
 
-def _as_list(candidates: Any, what: str) -> list[Any]:
+def _candidates(candidates: Any, what: str) -> list[Any]:
+    """``candidates`` as a list; a TypeError if it is no list, a ValueError if empty."""
     if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Iterable):
         raise TypeError(f"`candidates` of {what} must be a list of values, but got {candidates!r}")
-    return list(candidates)
+    values = list(candidates)
+    if not values:
+        raise ValueError(f"`candidates` of {what} must be a non-empty list, but got {values!r}")
+    return values
 
 
 def oneof(
@@ -54,9 +58,7 @@ def oneof(
         >>> len(k.candidates)
         3
     """
-    values = _as_list(candidates, "oneof")
-    if not values:
-        raise ValueError(f"`candidates` of oneof must be a non-empty list, but got {values!r}")
+    values = _candidates(candidates, "oneof")
     return pg.oneof(values, name=name, hints=hints)
 
 
@@ -92,11 +94,9 @@ def manyof(
         >>> ops.num_choices
         2
     """
-    values = _as_list(candidates, "manyof")
+    values = _candidates(candidates, "manyof")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"`k` of manyof must be an int >= 1, but got {k!r}")
-    if not values:
-        raise ValueError(f"`candidates` of manyof must be a non-empty list, but got {values!r}")
     if distinct and k > len(values):
         raise ValueError(
             f"`k` of manyof must be <= the number of candidates ({len(values)}) when "
@@ -115,9 +115,7 @@ def permutate(
         >>> sn.permutate(["a", "b", "c"]).num_choices
         3
     """
-    values = _as_list(candidates, "permutate")
-    if not values:
-        raise ValueError(f"`candidates` of permutate must be a non-empty list, but got {values!r}")
+    values = _candidates(candidates, "permutate")
     return pg.permutate(values, name=name, hints=hints)
 
 
@@ -226,9 +224,7 @@ def subset(
         >>> len(inputs.mask)
         3
     """
-    values = _as_list(candidates, "subset")
-    if not values:
-        raise ValueError(f"`candidates` of subset must be a non-empty list, but got {values!r}")
+    values = _candidates(candidates, "subset")
     if hints is not None and not isinstance(hints, dict):
         raise TypeError(f"`hints` of subset must be a dict or None, but got {hints!r}")
     merged = dict(hints or {})

@@ -177,6 +177,8 @@ def test_goals_against_handmade_summaries(report) -> None:
 
 def test_main_writes_the_table_goals_and_plot(script, tmp_path, capsys) -> None:
     out = tmp_path / "RESULTS.md"
+    hand_written = f"{script.report.KEEP_MARKER}\n## Measured by hand\n\nkept\n"
+    out.write_text("# an earlier run\n\nstale\n" + hand_written, encoding="utf-8")
     script.main(
         [
             "--seeds=2",
@@ -188,6 +190,7 @@ def test_main_writes_the_table_goals_and_plot(script, tmp_path, capsys) -> None:
         ]
     )
     text = out.read_text(encoding="utf-8")
+    assert text.endswith("\n\n" + hand_written) and "stale" not in text
     png = tmp_path / "nb201_search.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Development run (2 seeds, 2 for Optuna's TPE)" in text

@@ -35,8 +35,38 @@ def test_every_registered_space_has_an_example() -> None:
 
 
 def test_unknown_example_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"`name` must be a space with .*, but got .nope."):
+    expected = r"`name` must name a registered space example, one of \[.*'nasbench201'.*\], but got"
+    with pytest.raises(ValueError, match=expected):
         spaces.example("nope")
+
+
+def test_space_and_example_registries(monkeypatch: pytest.MonkeyPatch) -> None:
+    from symbolic_nas.spaces import examples, registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", registry._REGISTRY.copy())
+    monkeypatch.setattr(examples, "_EXAMPLES", examples._EXAMPLES.copy())
+
+    @spaces.register("test_only_space")
+    def factory(*, width: int = 2) -> dict[str, object]:
+        return {"w": sn.oneof([width, 2 * width])}
+
+    @spaces.register_example("test_only_space")
+    def example(*, width: int = 2) -> spaces.Example:
+        return spaces.Example(inputs=(), output_shape=(width,))
+
+    assert spaces.register("test_only_space")(factory) is factory  # idempotent
+    assert "test_only_space" in spaces.available()
+    assert spaces.get("test_only_space", width=3) == factory(width=3)
+    assert spaces.parameters("test_only_space") == ["width"]
+    assert spaces.example("test_only_space", width=5).output_shape == (5,)
+    with pytest.raises(ValueError, match=r"`name` must be a name no other space is registered"):
+        spaces.register("test_only_space")(lambda: {})
+    with pytest.raises(ValueError, match=r"no other space example is registered under"):
+        spaces.register_example("test_only_space")(lambda: example())
+    with pytest.raises(ValueError, match=r"`space` must be one of \[.*'test_only_space'.*\], but"):
+        spaces.get("nope")
+    with pytest.raises(ValueError, match=r"`space` must be one of"):
+        spaces.parameters("nope")
 
 
 Linear = sn.symbolize(nn.Linear)

@@ -77,7 +77,7 @@ def load_mnist5k(
     400/50/50 per class: 4,000/500/500 images). Which images go where depends
     only on ``split_seed``; within each split the order is shuffled (with the
     same seed) so that classes are interleaved. Nothing is cached: each call
-    reads the file again (about 0.15 s).
+    reads the file again (its cost: ``benchmarks/RESULTS-tuner.md``).
 
     Args:
         split_seed: Seed of the split and of the order within each split.

@@ -1,11 +1,7 @@
 """Executors run trials for the tuner: inline, in persistent worker processes, or on Ray.
 
-The driver holds the algorithm and talks to an executor through four calls:
-:meth:`Executor.start` (send the evaluation once), :meth:`~Executor.free_slots`,
-:meth:`~Executor.submit` (one :class:`~symbolic_nas.tuner.evaluation.Task`) and
-:meth:`~Executor.wait` (finished :class:`~symbolic_nas.tuner.evaluation.Outcome`
-objects, in finishing order). Executors own time limits and worker deaths;
-the tuner owns the failure policy.
+The interface (:class:`Executor`) and the slot bookkeeping that the process and the
+Ray executors share live in :mod:`symbolic_nas.tuner.executors.base`.
 
 * :class:`InlineExecutor` runs one trial at a time in the driver process.
 * :class:`ProcessExecutor` keeps persistent ``spawn`` worker processes, one
@@ -15,8 +11,6 @@ the tuner owns the failure policy.
 
 from __future__ import annotations
 
-import abc
-import collections
 import contextlib
 import dataclasses
 import multiprocessing
@@ -29,8 +23,8 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
+from symbolic_nas.tuner.executors.base import Executor, Slot, SlotExecutor, WorkerError
 
 __all__ = [
     "Executor",
@@ -39,43 +33,6 @@ __all__ = [
     "WorkerError",
     "visible_gpus",
 ]
-
-
-class WorkerError(RuntimeError):
-    """A worker cannot run trials at all (for example, the evaluation fails to load)."""
-
-
-class Executor(abc.ABC):
-    """Runs tasks for the driver (see the module docstring)."""
-
-    #: How many tasks can run at once.
-    slots: int = 1
-
-    @abc.abstractmethod
-    def start(self, evaluation: Evaluation) -> None:
-        """Sends the evaluation to the workers (once per worker)."""
-
-    @abc.abstractmethod
-    def free_slots(self) -> int:
-        """How many more tasks can be submitted now."""
-
-    @abc.abstractmethod
-    def submit(self, task: Task) -> str:
-        """Starts a task; returns the name of the worker it went to."""
-
-    @abc.abstractmethod
-    def wait(self, timeout: float | None) -> list[Outcome]:
-        """Finished outcomes (possibly none before ``timeout`` seconds pass)."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Stops the workers (running tasks are abandoned)."""
-
-    def __enter__(self) -> Executor:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class InlineExecutor(Executor):
@@ -151,26 +108,17 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-@dataclasses.dataclass(eq=False)
-class _Worker:
-    index: int
+@dataclasses.dataclass(eq=False, kw_only=True)
+class _Worker(Slot):
     process: Any
     conn: multiprocessing.connection.Connection
-    ready_time: float | None = None
-    task: Task | None = None
-    submitted: float = 0.0
 
     @property
     def name(self) -> str:
         return f"process-{self.index} (pid {self.process.pid})"
 
-    def deadline(self, timeout: float | None) -> float | None:
-        if timeout is None or self.task is None or self.ready_time is None:
-            return None
-        return max(self.submitted, self.ready_time) + timeout
 
-
-class ProcessExecutor(Executor):
+class ProcessExecutor(SlotExecutor[_Worker]):
     """Persistent worker processes (``multiprocessing`` spawn), one task each at a time.
 
     Each worker loads the evaluation once (so data cached by the evaluator, such as
@@ -202,21 +150,18 @@ class ProcessExecutor(Executor):
             raise ValueError(f"`workers` must be an int >= 1, but got {workers!r}")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"`threads` must be an int >= 1, but got {threads!r}")
+        super().__init__(trial_timeout=trial_timeout)
         self.slots = workers
         self.gpus = visible_gpus() if gpus is None else [str(g) for g in gpus]
         self.threads = threads
-        self.trial_timeout = trial_timeout
         self._context = multiprocessing.get_context("spawn")
         self._payload: bytes | None = None
-        self._workers: list[_Worker] = []
-        self._startup_failures = 0
-        self._pending: collections.deque[Outcome] = collections.deque()
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, evaluation: Evaluation) -> None:
         self._payload = dumps(evaluation, main_by_reference=True)
-        self._workers = [self._spawn(i) for i in range(self.slots)]
+        self._slots = [self._spawn(i) for i in range(self.slots)]
 
     def _environment(self, index: int) -> dict[str, str]:
         env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
@@ -238,61 +183,41 @@ class ProcessExecutor(Executor):
         child_conn.close()
         return _Worker(index=index, process=process, conn=parent_conn)
 
+    def _respawn(self, slot: _Worker) -> _Worker:
+        slot.conn.close()
+        slot.process.join(1.0)
+        return self._spawn(slot.index)
+
     def close(self) -> None:
-        for worker in self._workers:
+        for worker in self._slots:
             with contextlib.suppress(OSError, ValueError):
                 worker.conn.send(("stop",))
         deadline = time.monotonic() + 5.0
-        for worker in self._workers:
+        for worker in self._slots:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(5.0)
             worker.conn.close()
-        self._workers = []
+        self._slots = []
 
     # ------------------------------------------------------------------ tasks
 
-    def free_slots(self) -> int:
-        return sum(1 for w in self._workers if w.task is None)
-
-    def submit(self, task: Task) -> str:
-        worker = next((w for w in self._workers if w.task is None), None)
-        if worker is None:
-            raise RuntimeError("no free worker: call wait() first")
-        worker.task, worker.submitted = task, time.monotonic()
+    def _send(self, slot: _Worker, task: Task) -> None:
         # If the worker died, wait() sees its sentinel and reports the task lost.
         with contextlib.suppress(OSError):
-            worker.conn.send(("run", task))
-        return worker.name
+            slot.conn.send(("run", task))
 
-    def wait(self, timeout: float | None) -> list[Outcome]:
-        if self._pending:
-            return self._drain()
-        if not any(w.task is not None for w in self._workers):
-            return []
-        now = time.monotonic()
-        limit = None if timeout is None else now + timeout
-        deadlines = [d for w in self._workers if (d := w.deadline(self.trial_timeout))]
-        if deadlines:
-            limit = min(deadlines) if limit is None else min(limit, *deadlines)
+    def _poll(self, timeout: float | None) -> None:
         waitables: list[Any] = []
-        for w in self._workers:
+        for w in self._slots:
             waitables += [w.conn, w.process.sentinel]
-        wait_for = None if limit is None else max(0.0, limit - now)
-        ready = set(multiprocessing.connection.wait(waitables, wait_for))
-        for worker in list(self._workers):
+        ready = set(multiprocessing.connection.wait(waitables, self._wait_seconds(timeout)))
+        for worker in list(self._slots):
             if worker.conn in ready:
                 self._receive(worker)
             if worker.process.sentinel in ready and not worker.process.is_alive():
                 self._on_death(worker)
-        self._check_deadlines()
-        return self._drain()
-
-    def _drain(self) -> list[Outcome]:
-        outcomes = list(self._pending)
-        self._pending.clear()
-        return outcomes
 
     def _receive(self, worker: _Worker) -> None:
         while True:
@@ -304,14 +229,11 @@ class ProcessExecutor(Executor):
                 return  # Dead: its sentinel says so.
             kind = message[0]
             if kind == "ready":
-                worker.ready_time = time.monotonic()
-                self._startup_failures = 0
+                self._ready(worker)
             elif kind == "done":
                 outcome: Outcome = message[1]
                 if worker.task is not None and worker.task.trial_id == outcome.trial_id:
-                    outcome.worker = worker.name
-                    self._pending.append(outcome)
-                    worker.task = None
+                    self._finished(worker, outcome)
             elif kind == "fatal":
                 self.close()
                 raise WorkerError(f"a worker process could not load the evaluation:\n{message[1]}")
@@ -319,58 +241,16 @@ class ProcessExecutor(Executor):
     def _on_death(self, worker: _Worker) -> None:
         self._receive(worker)  # A result sent just before dying still counts.
         code = worker.process.exitcode
-        if worker.ready_time is None:
-            self._startup_failures += 1
-            if self._startup_failures > 3:
-                self.close()
-                raise WorkerError(
-                    f"worker processes keep dying while starting (last exit code {code})"
-                )
-        if worker.task is not None:
-            self._pending.append(
-                Outcome(
-                    worker.task.trial_id,
-                    TrialStatus.LOST,
-                    error=f"WorkerDied: {worker.name} exited with code {code} mid-trial",
-                    worker=worker.name,
-                    started=time.time() - (time.monotonic() - worker.submitted),
-                    duration=time.monotonic() - worker.submitted,
-                )
-            )
-        self._replace(worker)
+        self._died(
+            worker,
+            startup_error=f"worker processes keep dying while starting (last exit code {code})",
+            lost_error=f"WorkerDied: {worker.name} exited with code {code} mid-trial",
+        )
 
-    def _check_deadlines(self) -> None:
-        now = time.monotonic()
-        for worker in list(self._workers):
-            deadline = worker.deadline(self.trial_timeout)
-            if deadline is None or now < deadline or worker.task is None:
-                continue
-            worker.process.kill()
-            worker.process.join(5.0)
-            self._receive(worker)  # It may have finished just in time.
-            if worker.task is not None:
-                elapsed = now - max(worker.submitted, worker.ready_time or worker.submitted)
-                self._pending.append(
-                    Outcome(
-                        worker.task.trial_id,
-                        TrialStatus.FAILED,
-                        error=(
-                            f"TimeoutError: trial {worker.task.trial_id} ran past its time "
-                            f"limit of {self.trial_timeout:g} s; {worker.name} was killed "
-                            "and replaced"
-                        ),
-                        worker=worker.name,
-                        started=time.time() - elapsed,
-                        duration=elapsed,
-                    )
-                )
-            self._replace(worker)
-
-    def _replace(self, worker: _Worker) -> None:
-        worker.conn.close()
-        worker.process.join(1.0)
-        position = self._workers.index(worker)
-        self._workers[position] = self._spawn(worker.index)
+    def _stop(self, slot: _Worker) -> None:
+        slot.process.kill()
+        slot.process.join(5.0)
+        self._receive(slot)  # It may have finished just in time.
 
 
 @contextlib.contextmanager

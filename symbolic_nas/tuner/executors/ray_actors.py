@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import time
 from typing import Any
 
-from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
-from symbolic_nas.tuner.executors.local import Executor, WorkerError
+from symbolic_nas.tuner.executors.base import Slot, SlotExecutor
 
 __all__ = ["RayExecutor"]
 
@@ -46,15 +44,11 @@ class _Actor:
         return self.evaluation.run(task)
 
 
-@dataclasses.dataclass(eq=False)
-class _Slot:
-    index: int
-    actor: Any
-    ready_ref: Any
-    ready_time: float | None = None
-    task: Task | None = None
+@dataclasses.dataclass(eq=False, kw_only=True)
+class _Slot(Slot):
+    actor: Any = None
+    ready_ref: Any = None
     ref: Any = None
-    submitted: float = 0.0
     generation: int = 0
 
     @property
@@ -62,7 +56,7 @@ class _Slot:
         return f"ray-{self.index}.{self.generation}"
 
 
-class RayExecutor(Executor):
+class RayExecutor(SlotExecutor[_Slot]):
     """Runs tasks on ``workers`` reusable Ray actors (see the module docstring).
 
     Each actor loads the evaluation once and asks Ray for one CPU and
@@ -77,6 +71,8 @@ class RayExecutor(Executor):
         trial_timeout: Seconds before a trial is failed, or None.
     """
 
+    worker_noun = "actor"
+
     def __init__(
         self,
         *,
@@ -85,15 +81,13 @@ class RayExecutor(Executor):
         threads: int = 1,
         trial_timeout: float | None = None,
     ) -> None:
+        super().__init__(trial_timeout=trial_timeout)
         self._workers = workers
         self.gpus_per_trial = float(gpus_per_trial)
         self.threads = threads
-        self.trial_timeout = trial_timeout
-        self._slots: list[_Slot] = []
         self._payload: Any = None
         self._remote: Any = None
         self._started_ray = False
-        self._startup_failures = 0
 
     def start(self, evaluation: Evaluation) -> None:
         ray = _ray()
@@ -119,47 +113,24 @@ class RayExecutor(Executor):
         slot.ready_ref = slot.actor.ready.remote()
         return slot
 
-    def free_slots(self) -> int:
-        return sum(1 for s in self._slots if s.task is None)
-
-    def submit(self, task: Task) -> str:
-        slot = next((s for s in self._slots if s.task is None), None)
-        if slot is None:
-            raise RuntimeError("no free actor: call wait() first")
-        slot.task, slot.submitted = task, time.monotonic()
+    def _send(self, slot: _Slot, task: Task) -> None:
         slot.ref = slot.actor.run.remote(task)
-        return slot.name
 
-    def wait(self, timeout: float | None) -> list[Outcome]:
+    def _poll(self, timeout: float | None) -> None:
         ray = _ray()
+        self._check_ready()  # A ready actor's running task has a deadline.
         running = [s for s in self._slots if s.task is not None]
-        if not running:
-            return []
-        self._check_ready()
-        now = time.monotonic()
-        limit = None if timeout is None else now + timeout
-        for slot in running:
-            deadline = self._deadline(slot)
-            if deadline is not None:
-                limit = deadline if limit is None else min(limit, deadline)
-        wait_for = None if limit is None else max(0.0, limit - now)
         refs = [s.ref for s in running]
-        done, _ = ray.wait(refs, num_returns=1, timeout=wait_for)
+        done, _ = ray.wait(refs, num_returns=1, timeout=self._wait_seconds(timeout))
         if done:
             done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        outcomes: list[Outcome] = []
+        # An actor answers `ready` before it runs a task: checked first, a dead actor
+        # that never got ready counts as a startup failure.
+        self._check_ready()
         finished = set(done)
         for slot in running:
-            if slot.ref in finished:
-                outcomes += self._collect(slot)
-        self._check_ready()
-        outcomes += self._check_deadlines()
-        return outcomes
-
-    def _deadline(self, slot: _Slot) -> float | None:
-        if self.trial_timeout is None or slot.task is None or slot.ready_time is None:
-            return None
-        return max(slot.submitted, slot.ready_time) + self.trial_timeout
+            if slot.ref in finished and slot in self._slots:  # (not replaced just now)
+                self._collect(slot)
 
     def _check_ready(self) -> None:
         ray = _ray()
@@ -173,65 +144,31 @@ class RayExecutor(Executor):
                 try:
                     ray.get(slot.ready_ref)
                 except ray.exceptions.RayError as e:
-                    self._startup_failures += 1
-                    if self._startup_failures > 3:
-                        self.close()
-                        raise WorkerError(f"Ray actors cannot load the evaluation: {e}") from e
+                    self._actor_died(slot, e)
                     continue
-                slot.ready_time = time.monotonic()
-                self._startup_failures = 0
+                self._ready(slot)
 
-    def _collect(self, slot: _Slot) -> list[Outcome]:
+    def _collect(self, slot: _Slot) -> None:
         ray = _ray()
-        task = slot.task
-        assert task is not None
         try:
             outcome: Outcome = ray.get(slot.ref)
         except ray.exceptions.RayError as e:
-            elapsed = time.monotonic() - slot.submitted
-            lost = Outcome(
-                task.trial_id,
-                TrialStatus.LOST,
-                error=f"WorkerDied: {slot.name} died mid-trial ({type(e).__name__})",
-                worker=slot.name,
-                started=time.time() - elapsed,
-                duration=elapsed,
-            )
-            self._replace(slot)
-            return [lost]
-        outcome.worker = slot.name
-        slot.task, slot.ref = None, None
-        return [outcome]
+            self._actor_died(slot, e)
+            return
+        self._finished(slot, outcome)
+        slot.ref = None
 
-    def _check_deadlines(self) -> list[Outcome]:
-        outcomes = []
-        now = time.monotonic()
-        for slot in list(self._slots):
-            deadline = self._deadline(slot)
-            if deadline is None or now < deadline or slot.task is None:
-                continue
-            elapsed = now - max(slot.submitted, slot.ready_time or slot.submitted)
-            outcomes.append(
-                Outcome(
-                    slot.task.trial_id,
-                    TrialStatus.FAILED,
-                    error=(
-                        f"TimeoutError: trial {slot.task.trial_id} ran past its time limit of "
-                        f"{self.trial_timeout:g} s; {slot.name} was killed and replaced"
-                    ),
-                    worker=slot.name,
-                    started=time.time() - elapsed,
-                    duration=elapsed,
-                )
-            )
-            self._replace(slot)
-        return outcomes
+    def _actor_died(self, slot: _Slot, error: BaseException) -> None:
+        self._died(
+            slot,
+            startup_error=f"Ray actors cannot load the evaluation: {error}",
+            lost_error=f"WorkerDied: {slot.name} died mid-trial ({type(error).__name__})",
+            cause=error,
+        )
 
-    def _replace(self, slot: _Slot) -> None:
-        ray = _ray()
-        ray.kill(slot.actor, no_restart=True)
-        position = self._slots.index(slot)
-        self._slots[position] = self._new_slot(slot.index, slot.generation + 1)
+    def _respawn(self, slot: _Slot) -> _Slot:
+        _ray().kill(slot.actor, no_restart=True)
+        return self._new_slot(slot.index, slot.generation + 1)
 
     def close(self) -> None:
         ray = _ray()
