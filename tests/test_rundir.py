@@ -12,7 +12,7 @@ import torch
 import tuner_helpers as h
 
 import symbolic_nas as sn
-from symbolic_nas.algorithms.reinforce import Reinforce
+from symbolic_nas.algorithms.controller import Reinforce
 from symbolic_nas.storage.journal import JournalStorage
 from symbolic_nas.storage.records import EventKind as E
 from symbolic_nas.storage.records import event_of
