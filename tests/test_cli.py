@@ -15,9 +15,9 @@ from symbolic_nas import cli
 
 SEARCH = [
     "search",
-    "tuner_helpers:wide_space",
+    "tests.helpers.tuner:wide_space",
     "--evaluator",
-    "tuner_helpers:token_reward",
+    "tests.helpers.tuner:token_reward",
     "--algorithm",
     "random",
     "--no-tensorboard",
@@ -36,7 +36,7 @@ def test_search_then_resume_then_report(tmp_path):
     assert "trials: 4 of 4 finished, 4 completed, 0 failed" in first.output
     assert "top 2:" in first.output and "length" in first.output  # A metric column.
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["metadata"]["cli"]["space"] == "tuner_helpers:wide_space"
+    assert config["metadata"]["cli"]["space"] == "tests.helpers.tuner:wide_space"
 
     resumed = _invoke("resume", run_dir, "--num-trials", "6", "--no-progress")
     assert resumed.exit_code == 0, resumed.output
@@ -80,7 +80,7 @@ def test_a_registered_space_fits_the_default_trainers_data(tmp_path):
         "image_size": 28,
     }
     assert cli.data_space_args("nas_rnn_cell", trainer, {}) == {}  # takes none of them
-    assert cli.data_space_args("tuner_helpers:wide_space", trainer, {}) == {}
+    assert cli.data_space_args("tests.helpers.tuner:wide_space", trainer, {}) == {}
     assert cli.data_space_args("zoph_le_cnn", lambda model: 1.0, {}) == {}
     # End to end: the NAS-Bench-201 network (3 input channels by default) trains on the
     # 1-channel digits without any --space-arg for them.
@@ -105,9 +105,9 @@ def test_search_arguments_reach_the_space_evaluator_and_algorithm(tmp_path):
     run_dir = str(tmp_path / "run")
     result = _invoke(
         "search",
-        "tuner_helpers:behaviour_space",
+        "tests.helpers.tuner:behaviour_space",
         "--evaluator",
-        "tuner_helpers:FaultyEvaluator",
+        "tests.helpers.tuner:FaultyEvaluator",
         "--evaluator-arg",
         "sleep=0.0",
         "--algorithm",
@@ -139,7 +139,7 @@ def test_search_arguments_reach_the_space_evaluator_and_algorithm(tmp_path):
     ("args", "message"),
     [
         (["search", "no_such_module:space"], "cannot import 'no_such_module'"),
-        (["search", "tuner_helpers:nothing"], "has no attribute 'nothing'"),
+        (["search", "tests.helpers.tuner:nothing"], "has no attribute 'nothing'"),
         (["search", "not-a-space"], "must be MODULE:ATTRIBUTE or one of the registered spaces"),
         ([*SEARCH, "--space-arg", "novalue"], "must be KEY=VALUE, but got 'novalue'"),
         ([*SEARCH, "--algorithm", "nope"], "`algorithm` must be one of"),
@@ -158,9 +158,8 @@ def test_bad_arguments_give_clear_errors(args, message):
 
 
 def test_resume_and_report_refuse_what_is_not_a_cli_run(tmp_path):
-    import tuner_helpers as h
-
     import symbolic_nas as sn
+    from tests.helpers import tuner as h
 
     run_dir = tmp_path / "api"
     sn.search(h.small_space(), h.small_reward, algorithm="random", num_trials=2, run_dir=run_dir,
@@ -179,9 +178,9 @@ def test_a_failing_search_exits_with_its_message(tmp_path):
         cli.cli,
         [
             "search",
-            "tuner_helpers:behaviour_space",
+            "tests.helpers.tuner:behaviour_space",
             "--evaluator",
-            "tuner_helpers:FaultyEvaluator",
+            "tests.helpers.tuner:FaultyEvaluator",
             "--algorithm",
             "random",
             "--max-consecutive-failures",

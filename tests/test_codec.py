@@ -10,25 +10,10 @@ import random
 import numpy as np
 import pyglove as pg
 import pytest
-from models_for_tests import issue_space
 
 import symbolic_nas as sn
-
-
-def all_sequences(codec: sn.Codec) -> list[list[int]]:
-    """Every valid token sequence, found by walking the masks."""
-    out = []
-
-    def walk(walker_tokens):
-        step = codec.next_decision(walker_tokens)
-        if step is None:
-            out.append(list(walker_tokens))
-            return
-        for token in step.valid_tokens:
-            walk([*walker_tokens, token])
-
-    walk([])
-    return out
+from tests.helpers.codec import all_sequences
+from tests.helpers.models import issue_space
 
 
 def test_decisions_of_a_conditional_space():

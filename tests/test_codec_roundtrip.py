@@ -11,10 +11,10 @@ from __future__ import annotations
 import pyglove as pg
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-from test_codec import all_sequences
 
 import symbolic_nas as sn
 from symbolic_nas.space.placeholders import Subset
+from tests.helpers.codec import all_sequences
 
 MAX_SIZE = 48
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import pathlib
 import re
+import statistics
 import subprocess
 import sys
 
 import pytest
+
+from symbolic_nas.nasbench import NasBench201
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -24,6 +29,7 @@ def run_example(name: str, *args: str, cwd: pathlib.Path = ROOT) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow  # two searches with training: ~35 s
 @pytest.mark.timeout(300)
 def test_the_main_job_searches_resumes_and_leaves_tensorboard_logs(tmp_path):
     run_dir = tmp_path / "mnist"
@@ -38,12 +44,77 @@ def test_the_main_job_searches_resumes_and_leaves_tensorboard_logs(tmp_path):
     assert f"6 trials (0 failed) in {run_dir}" in again  # continued, not restarted
 
 
-def test_quickstart_and_annotation_examples_run():
-    assert run_example("quickstart.py").strip()
-    assert run_example("annotate_existing_model.py").strip()
+QUICKSTART_LINE = re.compile(
+    r"^tokens (\[[\d, ]+\]) -> DNA\(.*\) -> Net with ([\d,]+) parameters, output \(2, 10\): (.*)$",
+    re.M,
+)
 
 
-def test_nasbench201_example_reports_test_accuracy_of_its_picks():
+def _quickstart_parameters(tokens: list[int]) -> tuple[int, dict[str, object]]:
+    """Parameters and decoded choices of the quickstart's space, worked out by hand."""
+    if tokens[0] == 0:  # Net([Block(1, 16, k, act)], 16)
+        kernel, act = (3, 5)[tokens[1]], ("relu", "gelu")[tokens[2]]
+        conv = 16 * kernel * kernel + 16
+        choices = {"<root>": "0:Net", "[=0/2].blocks[0].kernel": kernel}
+        return conv + 16 * 10 + 10, {**choices, "[=0/2].blocks[0].act": act}
+    kernel = (3, 5, 7)[tokens[1]]  # Net([Block(1, 16, 3), Block(16, 32, k)], 32)
+    convs = (16 * 9 + 16) + (32 * 16 * kernel * kernel + 32)
+    return convs + 32 * 10 + 10, {"<root>": "1:Net", "[=1/2].blocks[1].kernel": kernel}
+
+
+def test_quickstart_example_prints_its_space_and_correct_models():
+    out = run_example("quickstart.py")
+    assert "space: 4 decisions, 7 architectures\n" in out
+    assert "  [3] [=1/2].blocks[1].kernel: ['3', '5', '7']  (active when decision 0 = 1)" in out
+    models = QUICKSTART_LINE.findall(out)
+    assert len(models) == 3, out
+    for tokens, params, decoded in models:
+        expected_params, expected_choices = _quickstart_parameters(json.loads(tokens))
+        assert int(params.replace(",", "")) == expected_params, tokens
+        assert ast.literal_eval(decoded) == expected_choices
+
+
+def test_annotation_example_swaps_submodules_and_keeps_weights():
+    out = run_example("annotate_existing_model.py")
+    assert out.startswith(
+        "decision 'layer1.0': ['keep', '1:wider_kernel', '2:depthwise_separable']\n"
+        "decision 'layer2.0': ['keep', '1:wider_kernel', '2:depthwise_separable']\n"
+        "decision 'head': ['keep', '1:<lambda>']\n"
+    ), out
+    models = re.findall(r"^(\{.*\}) -> output (\(.*\)), stem weights kept: (\w+)$", out, re.M)
+    assert len(models) == 3, out
+    for labels, shape, kept in models:
+        assert set(ast.literal_eval(labels)) == {"layer1.0", "layer2.0", "head"}
+        assert (shape, kept) == ("(2, 10)", "True")
+
+
+SEED_LINE = re.compile(
+    r"^seed (\d+): best fitness (\S+) -> test accuracy (\S+) \(index (\d+)\) (\S+)$", re.M
+)
+
+
+def test_nasbench201_example_reports_the_table_figures_of_good_picks():
     out = run_example("nasbench201_search.py", "--trials", "20", "--seeds", "2")
-    figures = [float(x) for x in re.findall(r"\b(9\d\.\d+)\b", out)]
-    assert figures and all(85 < f < 94.4 for f in figures), out
+    table = NasBench201().table
+    fitness_column, test_column = table.column("c10valid_val_12"), table.column("c10_test_200")
+    picks = SEED_LINE.findall(out)
+    assert [int(seed) for seed, *_ in picks] == [0, 1], out
+    for _, fitness, test, index, arch in picks:
+        row = table.row_of_index(int(index))
+        assert arch == table.arch_str(int(index))
+        assert float(fitness) == pytest.approx(fitness_column[row], abs=0.005)
+        assert float(test) == pytest.approx(test_column[row], abs=0.005)
+        # The best of 20 draws beats 80 % of all cells with probability 0.99 even when the
+        # draws are random; the table's best test accuracy is 94.37.
+        assert (fitness_column < float(fitness)).mean() > 0.8, (fitness, out)
+        assert 85 < float(test) < 94.4, out
+    summary = re.search(
+        r"^reinforce, 20 trials, 2 seeds: test accuracy (\S+) \+- (\S+) \(best cell: (\S+)\)$",
+        out,
+        re.M,
+    )
+    assert summary is not None, out
+    tests = [float(test) for _, _, test, _, _ in picks]
+    assert float(summary[1]) == pytest.approx(statistics.mean(tests), abs=0.01)
+    assert float(summary[2]) == pytest.approx(statistics.stdev(tests), abs=0.01)
+    assert float(summary[3]) == pytest.approx(94.37)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 
 import pytest
-import tuner_helpers as h
 from torch import nn
 
 import symbolic_nas as sn
@@ -13,6 +12,7 @@ from symbolic_nas.storage.journal import JournalStorage
 from symbolic_nas.storage.records import EventKind, event_of
 from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.executors.local import ProcessExecutor, WorkerError
+from tests.helpers import tuner as h
 
 SCRIPT = ("ok", "raise", "nan", "oom", "crash", "sleep", "ok", "ok", "ok", "ok")
 
@@ -20,7 +20,7 @@ SCRIPT = ("ok", "raise", "nan", "oom", "crash", "sleep", "ok", "ok", "ok", "ok")
 @pytest.fixture(scope="module")
 def faulty_run(tmp_path_factory):
     """One search on two pinned workers through every kind of fault (shared: workers are slow
-    to start)."""
+    to start; ~11 s, so the tests that use it are marked slow)."""
     run_dir = tmp_path_factory.mktemp("faulty") / "run"
     markers = tmp_path_factory.mktemp("markers")
     result = sn.search(
@@ -44,6 +44,7 @@ def _by_behaviour(result):
     return {h.BEHAVIOURS[t.tokens[0]]: t for t in result.trials}
 
 
+@pytest.mark.slow
 def test_every_trial_finishes_exactly_once(faulty_run):
     result, records = faulty_run
     assert [t.id for t in result.trials] == list(range(len(SCRIPT)))
@@ -51,6 +52,7 @@ def test_every_trial_finishes_exactly_once(faulty_run):
     assert sorted(ends) == list(range(len(SCRIPT)))
 
 
+@pytest.mark.slow
 def test_faults_in_children_fail_only_their_trials(faulty_run):
     result, _ = faulty_run
     trials = _by_behaviour(result)
@@ -65,6 +67,7 @@ def test_faults_in_children_fail_only_their_trials(faulty_run):
     )
 
 
+@pytest.mark.slow
 def test_a_trial_past_its_time_limit_fails_and_its_worker_is_replaced(faulty_run):
     result, _ = faulty_run
     slow = _by_behaviour(result)["sleep"]
@@ -74,6 +77,7 @@ def test_a_trial_past_its_time_limit_fails_and_its_worker_is_replaced(faulty_run
     assert 3.5 < slow.duration < 30  # Cut off long before its 60 s sleep.
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_is_replaced_and_the_trial_retried(faulty_run):
     result, records = faulty_run
     crashed = _by_behaviour(result)["crash"]
@@ -83,6 +87,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_trial_retried(faulty_run)
     assert "exited with code -9 mid-trial" in lost[0]["error"]
 
 
+@pytest.mark.slow
 def test_workers_are_pinned_single_threaded_and_load_the_evaluator_once(faulty_run):
     result, _ = faulty_run
     completed = [t.metrics for t in result.completed]

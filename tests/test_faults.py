@@ -14,14 +14,16 @@ import sys
 import time
 
 import pytest
-import tuner_helpers as h
 
 import symbolic_nas as sn
 from symbolic_nas.storage.journal import JournalStorage
 from symbolic_nas.storage.records import EventKind, event_of
 from symbolic_nas.storage.rundir import RunInUseError
+from tests.helpers import tuner as h
 
-HELPERS = pathlib.Path(h.__file__)
+pytestmark = pytest.mark.slow  # each test restarts a SIGKILLed driver: 15-18 s
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 NUM_TRIALS = 60
 
 
@@ -51,7 +53,8 @@ def _kill_driver_mid_run(
     """
     before = len(_ends(_records(run_dir)))
     process = subprocess.Popen(
-        [sys.executable, str(HELPERS), str(run_dir), str(NUM_TRIALS), str(workers), *extra],
+        [sys.executable, "-m", h.__name__, str(run_dir), str(NUM_TRIALS), str(workers), *extra],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -136,10 +139,10 @@ def test_a_sigkilled_reinforce_run_resumes_exactly_with_tensorboard(tmp_path):
 
 _HOLDER = """
 import sys
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {root!r})
 import symbolic_nas as sn
 import pytest
-import tuner_helpers as h
+from tests.helpers import tuner as h
 sn.search(
     h.behaviour_space(),
     h.FaultyEvaluator(sleep=120.0),
@@ -157,7 +160,7 @@ def test_a_second_driver_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp_pa
     journal (trials ended twice) and the run could never be resumed again. Now the second
     one is refused, naming the holder; the OS drops a SIGKILLed driver's lock at once."""
     run_dir = tmp_path / "run"
-    code = _HOLDER.format(tests=str(HELPERS.parent), run_dir=str(run_dir))
+    code = _HOLDER.format(root=str(ROOT), run_dir=str(run_dir))
     search = functools.partial(
         sn.search,
         h.behaviour_space(),

@@ -10,10 +10,10 @@ import numpy as np
 import pyglove as pg
 import pytest
 import torch
-from models_for_tests import Block, Net, issue_space
 from torch import nn
 
 import symbolic_nas as sn
+from tests.helpers.models import Block, Net, issue_space
 
 
 def test_issue_example_runs_as_written():

@@ -6,13 +6,13 @@ import io
 import re
 
 import pytest
-from tensorboard_search_helpers import conditional_space, fake_search
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
 from symbolic_nas.review.progress import ProgressCallback
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import SearchContext
+from tests.helpers.fake_search import conditional_space, fake_search
 
 
 class _Terminal(io.StringIO):

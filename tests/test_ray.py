@@ -6,20 +6,21 @@ import os
 import pathlib
 
 import pytest
-import tuner_helpers as h
 
 import symbolic_nas as sn
 from symbolic_nas.storage.trial import TrialStatus
+from tests.helpers import tuner as h
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a local Ray session and a search: ~18 s
 
 SCRIPT = ("ok", "raise", "crash", "sleep", "ok", "ok", "ok", "ok")
 
 
 @pytest.fixture(scope="module")
 def ray_session():
-    tests = str(pathlib.Path(h.__file__).parent)
-    pythonpath = os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    root = str(pathlib.Path(h.__file__).resolve().parents[2])  # tests.helpers.tuner
+    pythonpath = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     ray.init(
         num_cpus=2,
         include_dashboard=False,

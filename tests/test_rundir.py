@@ -9,7 +9,6 @@ import socket
 
 import pytest
 import torch
-import tuner_helpers as h
 
 import symbolic_nas as sn
 from symbolic_nas.algorithms.controller import Reinforce
@@ -29,6 +28,7 @@ from symbolic_nas.storage.rundir import (
 from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.evaluation import Outcome
 from symbolic_nas.tuner.executors.local import InlineExecutor
+from tests.helpers import tuner as h
 
 
 def _search(run_dir, **kwargs):
@@ -62,7 +62,7 @@ def test_a_run_directory_holds_config_journal_and_checkpoint(tmp_path):
     assert config["format"] == 2 and len(config["run_id"]) == 32
     assert config["algorithm"] == "random" and config["num_trials"] == 3 and config["seed"] == 0
     assert config["space"]["fingerprint"] == space_fingerprint(result.codec)
-    assert config["evaluator"] == "tuner_helpers:token_reward"
+    assert config["evaluator"] == "tests.helpers.tuner:token_reward"
     assert config["evaluator_input"] == "tokens" and config["metadata"] == {"note": "hello"}
     assert _events(run_dir) == [E.RUN] + [E.PROPOSE, E.START, E.END] * 3 + [E.STOP]
     ends = [r for r in JournalStorage(run_dir / JOURNAL).read() if event_of(r) is E.END]

@@ -6,11 +6,11 @@ import pickle
 
 import pytest
 import torch
-from models_for_tests import Block, Chain, Net, conv_bn
 from torch import nn
 
 import symbolic_nas as sn
 from symbolic_nas.space.symbolic import Call, has_placeholder, provenance
+from tests.helpers.models import Block, Chain, Net, conv_bn
 
 
 def test_concrete_arguments_build_a_real_module_of_the_same_class():

@@ -14,7 +14,6 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import (
 )
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
-from tensorboard_search_helpers import StatsRandomSearch, conditional_space, fake_search, reward_of
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
@@ -34,6 +33,7 @@ from symbolic_nas.review.tensorboard import (
 )
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import SearchContext
+from tests.helpers.fake_search import StatsRandomSearch, conditional_space, fake_search, reward_of
 
 KEEP_ALL = {"scalars": 0, "tensors": 0}
 

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from tensorboard_search_helpers import StatsRandomSearch, conditional_space, fake_search
 
 import symbolic_nas as sn
 from symbolic_nas.review.tensorboard import INACTIVE, TensorBoardCallback, trial_run
 from symbolic_nas.storage.trial import TrialStatus
+from tests.helpers.fake_search import StatsRandomSearch, conditional_space, fake_search
 
 NUM_TRIALS = 10
 STATUSES = ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"]

@@ -10,13 +10,13 @@ import time
 import pyglove as pg
 import pytest
 import torch
-import tuner_helpers as h
 from torch import nn
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
 from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.loop import TooManyFailuresError, trial_seed
+from tests.helpers import tuner as h
 
 
 def _search(space=None, evaluate=h.small_reward, **kwargs):

@@ -8,18 +8,17 @@ import math
 import numpy as np
 import pytest
 import torch
-from controller_helpers import (  # noqa: F401  (one_torch_thread is an autouse fixture)
+
+import symbolic_nas as sn
+from symbolic_nas.algorithms.controller import Controller
+from tests.helpers.codec import all_sequences
+from tests.helpers.controller import (
     ALL_SPACES,
-    all_sequences,
     conditional_space,
-    one_torch_thread,
     reference_log_prob,
     skip_space,
     toy_space,
 )
-
-import symbolic_nas as sn
-from symbolic_nas.algorithms.controller import Controller
 
 
 @pytest.mark.parametrize("name", sorted(ALL_SPACES))

@@ -6,13 +6,6 @@ import dataclasses
 import math
 
 import pytest
-from controller_helpers import (  # noqa: F401  (one_torch_thread is an autouse fixture)
-    ALL_SPACES,
-    group_space,
-    one_torch_thread,
-    skip_space,
-    toy_space,
-)
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
@@ -27,6 +20,7 @@ from symbolic_nas.algorithms.controller import (
 )
 from symbolic_nas.space.decisions import MaskRule
 from symbolic_nas.validation import InvalidParameterError, invalid_values
+from tests.helpers.controller import ALL_SPACES, group_space, skip_space, toy_space
 
 
 def _invalid_cases():

@@ -8,16 +8,12 @@ import math
 
 import pytest
 import torch
-from controller_helpers import (  # noqa: F401  (one_torch_thread is an autouse fixture)
-    all_sequences,
-    one_torch_thread,
-    skip_space,
-    toy_space,
-)
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
 from symbolic_nas.algorithms.controller import Controller, ControllerSearch, Reinforce, Sample
+from tests.helpers.codec import all_sequences
+from tests.helpers.controller import skip_space, toy_space
 
 
 def test_ppo_shares_the_controller_with_reinforce():

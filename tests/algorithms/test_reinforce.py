@@ -10,16 +10,11 @@ import numpy as np
 import pyglove as pg
 import pytest
 import torch
-from controller_helpers import (  # noqa: F401  (one_torch_thread is an autouse fixture)
-    all_sequences,
-    conditional_space,
-    one_torch_thread,
-    skip_space,
-    toy_space,
-)
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
+from tests.helpers.codec import all_sequences
+from tests.helpers.controller import conditional_space, skip_space, toy_space
 
 
 def _save_load(state):

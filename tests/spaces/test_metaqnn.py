@@ -6,7 +6,6 @@ import random
 
 import pytest
 import torch
-from space_test_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 from torch import nn
 
 import symbolic_nas as sn

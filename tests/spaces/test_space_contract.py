@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from space_test_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 from torch import nn
 
 import symbolic_nas as sn

@@ -6,20 +6,10 @@ import copy
 import math
 
 import pyglove as pg
-import pytest
 import torch
 
 import symbolic_nas as sn
 from symbolic_nas.algorithms.controller import Controller
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The controller's tensors are tiny: one torch thread, as a loaded CI box needs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def toy_space():
@@ -73,22 +63,6 @@ ALL_SPACES = {
     "skip": skip_space,
     "groups": group_space,
 }
-
-
-def all_sequences(codec: sn.Codec) -> list[list[int]]:
-    """Every valid token sequence, found by walking the codec's masks."""
-    out: list[list[int]] = []
-
-    def walk(prefix: list[int]) -> None:
-        step = codec.next_decision(prefix)
-        if step is None:
-            out.append(prefix)
-            return
-        for token in step.valid_tokens:
-            walk([*prefix, token])
-
-    walk([])
-    return out
 
 
 def reference_log_prob(net: Controller, tokens: list[int]) -> float:

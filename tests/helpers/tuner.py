@@ -1,8 +1,9 @@
 """Importable helpers for the tuner, executor, run-directory, CLI, fault and Ray tests.
 
 Worker processes unpickle evaluators by reference, so they live in this module
-(importable from the tests folder). Run as a script, it is the driver of the
-driver-SIGKILL test: ``python tuner_helpers.py RUN_DIR NUM_TRIALS WORKERS``.
+(``tests.helpers.tuner``, importable from the repository root). Run as a module, it is
+the driver of the driver-SIGKILL test: ``python -m tests.helpers.tuner RUN_DIR NUM_TRIALS
+WORKERS [ALGORITHM [tensorboard]]``.
 """
 
 from __future__ import annotations
@@ -267,6 +268,9 @@ def run_driver(
 
 
 if __name__ == "__main__":
+    # Imported by name, so workers unpickle the evaluator from tests.helpers.tuner.
+    from tests.helpers.tuner import run_driver as run_driver_by_name
+
     algorithm = sys.argv[4] if len(sys.argv) > 4 else "random"
     tensorboard = sys.argv[5:6] == ["tensorboard"]
-    run_driver(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), algorithm, tensorboard)
+    run_driver_by_name(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), algorithm, tensorboard)

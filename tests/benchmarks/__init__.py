@@ -1,0 +1,1 @@
+"""Tests of NAS-Bench-201 and the benchmark scripts."""
