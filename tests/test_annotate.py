@@ -114,7 +114,9 @@ def test_shape_mismatch_is_caught_with_example_inputs():
         {"layer2.conv2": [sn.keep, lambda c: nn.Conv2d(8, 8, 3)]},  # no padding: shrinks
         example_inputs=torch.zeros(1, 1, 12, 12),
     )
-    assert sn.materialize(space, [0]) is not None
+    kept = sn.materialize(space, [0])  # passes the shape check: the original network
+    x = torch.randn(2, 1, 12, 12)
+    torch.testing.assert_close(kept.eval()(x), net.eval()(x), rtol=0, atol=0)
     with pytest.raises(ValueError, match=r"'layer2.conv2', candidate 1.*output shape must be"):
         sn.materialize(space, [1])
 

@@ -71,6 +71,17 @@ class _CountingData:
         return splits if self.with_test else splits[:2]
 
 
+@torch.no_grad()
+def _accuracy(model: nn.Module, split: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """The fraction of ``split`` that ``model`` (in eval mode, one batch) classifies right."""
+    was_training = model.training
+    model.eval()
+    x, y = split
+    correct = int((model(x).argmax(dim=1) == y).sum())
+    model.train(was_training)
+    return correct / len(y)
+
+
 def _linear() -> nn.Module:
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -117,12 +128,15 @@ def test_metrics_keys_and_types() -> None:
     assert len(metrics["val_accuracy"]) == 2 and len(metrics["train_loss"]) == 2
     for key in ("reward", "accuracy", "images_per_second", "seconds"):
         assert type(metrics[key]) is float
-    assert all(type(v) is float and 0 <= v <= 1 for v in metrics["val_accuracy"])
+    assert all(type(v) is float for v in metrics["val_accuracy"])
+    assert all(v * 500 == round(v * 500) for v in metrics["val_accuracy"])  # k of 500 digits
     assert all(type(v) is float and v > 0 for v in metrics["train_loss"])
     assert metrics["reward"] == metrics["accuracy"] == metrics["val_accuracy"][-1]
     assert metrics["images_per_second"] > 0
     assert model.training  # The model's mode is restored.
-    assert 0.0 <= trainer.test_accuracy(model) <= 1.0
+    splits = load_mnist5k(normalize=True)  # The trainer's default data.
+    assert metrics["accuracy"] == _accuracy(model, splits.val)
+    assert trainer.test_accuracy(model) == _accuracy(model, splits.test)
 
 
 def test_learns_mnist_well_above_chance() -> None:
@@ -214,8 +228,11 @@ def test_optimizers_and_precision_options_run() -> None:
 
 
 def test_custom_data_without_test_split() -> None:
-    trainer = Trainer(data=_CountingData(with_test=False), epochs=1, seed=0)
-    assert 0 <= trainer(_linear())["accuracy"] <= 1
+    data = _CountingData(with_test=False)
+    trainer = Trainer(data=data, epochs=1, seed=0)
+    model = _linear()
+    _, val = data()
+    assert trainer(model)["accuracy"] == _accuracy(model, (val[0], val[1].long()))
     with pytest.raises(ValueError, match="must provide a test split"):
         trainer.test_accuracy(_linear())
 

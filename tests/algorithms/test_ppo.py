@@ -11,16 +11,31 @@ import torch
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
-from symbolic_nas.algorithms.controller import Controller, ControllerSearch, Reinforce, Sample
+from symbolic_nas.algorithms.controller import Sample
 from tests.helpers.codec import all_sequences
-from tests.helpers.controller import skip_space, toy_space
+from tests.helpers.controller import reference_log_prob, skip_space, toy_space
 
 
-def test_ppo_shares_the_controller_with_reinforce():
-    algo = algorithms.get("ppo", seed=0)
-    algo.setup(sn.encode(toy_space()))
-    assert isinstance(algo, ControllerSearch) and issubclass(Reinforce, ControllerSearch)
-    assert type(algo.controller) is Controller
+def test_ppo_samples_from_the_same_controller_as_reinforce():
+    codec = sn.encode(skip_space())
+    ppo, reinforce = algorithms.get("ppo", seed=0), algorithms.get("reinforce", seed=0)
+    ppo.setup(codec)
+    reinforce.setup(codec)
+    ours, theirs = ppo.controller.state_dict(), reinforce.controller.state_dict()
+    assert list(ours) == list(theirs)
+    assert all(torch.equal(ours[name], theirs[name]) for name in ours)
+    # Before any update, the same seed proposes the same architectures.
+    assert [ppo.propose().tokens for _ in range(6)] == [
+        reinforce.propose().tokens for _ in range(6)
+    ]
+    # Both give every architecture the same probability, the paper's controller's (an
+    # independent step-by-step oracle).
+    sequences = all_sequences(codec)
+    with torch.no_grad():
+        log_probs = ppo.controller.score(sequences).log_prob.tolist()
+        assert log_probs == reinforce.controller.score(sequences).log_prob.tolist()
+    expected = [reference_log_prob(ppo.controller, tokens) for tokens in sequences]
+    assert log_probs == pytest.approx(expected, abs=1e-5)
 
 
 def test_clipped_surrogate_gradient_matches_the_hand_derivation():
