@@ -42,7 +42,8 @@ class Chromium:
     """One headless Chromium process with one page; a context manager.
 
     Args:
-        profile: A fresh directory for the browser profile.
+        profile: A fresh directory for the browser profile (made if missing); the
+            browser's stderr goes to ``chromium-stderr.log`` in it.
         window: The page's viewport in pixels (width, height).
     """
 
@@ -50,6 +51,8 @@ class Chromium:
         executable = shutil.which("chromium")
         if executable is None:
             raise FileNotFoundError("`chromium` must be on PATH, but got none")
+        profile.mkdir(parents=True, exist_ok=True)
+        self._log = profile / "chromium-stderr.log"
         # The browser's ends of the two pipes, moved above fd 9 (close-on-exec) so that
         # placing them at 3 and 4 in the child cannot overwrite one with the other.
         reads, self._to_browser = os.pipe()
@@ -63,27 +66,28 @@ class Chromium:
             os.dup2(ends[1], 4)
 
         try:
-            self._process = subprocess.Popen(
-                [
-                    executable,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--remote-debugging-pipe",
-                    f"--user-data-dir={profile}",
-                    f"--window-size={window[0]},{window[1]}",
-                    "about:blank",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                close_fds=False,  # Python's own descriptors are not inheritable anyway.
-                preexec_fn=place_pipes,
-            )
+            with open(self._log, "wb") as log:  # A file: a full pipe would stall the browser.
+                self._process = subprocess.Popen(
+                    [
+                        executable,
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                        "--remote-debugging-pipe",
+                        f"--user-data-dir={profile}",
+                        f"--window-size={window[0]},{window[1]}",
+                        "about:blank",
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    close_fds=False,  # Python's own descriptors are not inheritable anyway.
+                    preexec_fn=place_pipes,
+                )
         finally:
             for fd in ends:
                 os.close(fd)
@@ -110,8 +114,6 @@ class Chromium:
         for fd in (self._to_browser, self._from_browser):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if self._process.stderr is not None:
-            self._process.stderr.close()
 
     def open(self, url: str) -> None:
         """Opens ``url`` in a new page, which later calls act on."""
@@ -154,7 +156,9 @@ class Chromium:
         data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
         path.write_bytes(base64.b64decode(data))
 
-    def call(self, method: str, params: dict[str, Any] | None = None, *, session: bool = True):
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, *, session: bool = True
+    ) -> dict[str, Any]:
         """Sends a protocol command and returns its result (raises on a protocol error)."""
         message_id = self._send(method, params, session=session)
         while True:
@@ -177,8 +181,8 @@ class Chromium:
         while b"\0" not in self._buffer:
             chunk = os.read(self._from_browser, 1 << 16)
             if not chunk:
-                stderr = self._process.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
-                raise RuntimeError(f"chromium closed its pipe:\n{stderr[-3000:]}")
+                stderr = self._log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"chromium closed its pipe; its stderr ends:\n{stderr}")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
