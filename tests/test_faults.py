@@ -21,8 +21,6 @@ from symbolic_nas.storage.records import EventKind, event_of
 from symbolic_nas.storage.rundir import RunInUseError
 from tests.helpers import tuner as h
 
-pytestmark = pytest.mark.slow  # each test restarts a SIGKILLed driver: 15-18 s
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NUM_TRIALS = 60
 
@@ -85,6 +83,7 @@ def _assert_same_as_uninterrupted(ends: dict[int, dict], algorithm: str, evaluat
     ]
 
 
+@pytest.mark.slow  # SIGKILLs and resumes a driver several times: 13-18 s
 def test_driver_sigkilled_at_random_points_loses_and_repeats_nothing(tmp_path):
     run_dir = tmp_path / "run"
     rng = random.Random(20261122)
@@ -114,6 +113,7 @@ def test_driver_sigkilled_at_random_points_loses_and_repeats_nothing(tmp_path):
     _assert_same_as_uninterrupted({e["id"]: e for e in ends}, "random", h.token_reward)
 
 
+@pytest.mark.slow  # SIGKILLs and resumes a driver several times: 13-18 s
 def test_a_sigkilled_reinforce_run_resumes_exactly_with_tensorboard(tmp_path):
     """Inline, feedback comes in proposal order: the resumed run must be the very run an
     uninterrupted search makes (the controller restored exactly), logged once per trial."""

@@ -12,7 +12,7 @@ from symbolic_nas.storage.trial import TrialStatus
 from tests.helpers import tuner as h
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow  # a local Ray session and a search: ~18 s
+pytestmark = pytest.mark.slow  # a local Ray session (~5 s to start), searches of 10-18 s
 
 SCRIPT = ("ok", "raise", "crash", "sleep", "ok", "ok", "ok", "ok")
 
