@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import pyglove as pg
 
 from symbolic_nas.registry import Registry
-from symbolic_nas.space.codec import Codec
+from symbolic_nas.space.codec import Codec, to_space
 from symbolic_nas.space.dna import LazyDNA
 from symbolic_nas.validation import Interval, Satisfies, check, validate_params
 
@@ -279,14 +279,23 @@ class Algorithm(abc.ABC):
     def as_dna_generator(self, *, space: Any = None) -> pg.DNAGenerator:
         """This algorithm as a ``pg.DNAGenerator``, so ``pg.sample(space, ...)`` works.
 
+        ``pg.sample`` yields PyGlove's symbolic records; the generator's
+        ``sample(num_examples=...)`` yields the materialised objects (fresh
+        modules) instead, and ``materialize(feedback.dna)`` turns a ``pg.sample``
+        example into its object (see
+        :class:`~symbolic_nas.algorithms.pyglove_adapter.DNAGeneratorAdapter`).
+
         Args:
-            space: The space ``pg.sample`` will be called with. When omitted, the
-                algorithm works on the DNASpec alone (subset members are then plain
-                binary decisions).
+            space: The space ``pg.sample`` will be called with. A plain
+                ``dict``/``list``/``tuple`` becomes a PyGlove value (``pg.Dict``,
+                ``pg.List``), kept as the generator's ``space``: pass that to
+                ``pg.sample``, which cannot decode plain containers. When omitted,
+                the algorithm works on the DNASpec alone (subset members are then
+                plain binary decisions, and nothing can be materialised).
         """
         from symbolic_nas.algorithms.pyglove_adapter import DNAGeneratorAdapter
 
-        return DNAGeneratorAdapter(self, space=space)
+        return DNAGeneratorAdapter(self, space=None if space is None else to_space(space))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(seed={self.seed})"

@@ -32,20 +32,31 @@ CHECKS = [
 ]
 
 
+#: Algorithms whose optional dependency must be installed for them to run.
+OPTIONAL = {"optuna": "optuna", "tpe": "optuna"}
+
+
+def _needs(name: str) -> None:
+    if name in OPTIONAL:
+        pytest.importorskip(OPTIONAL[name])
+
+
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__ for c in CHECKS])
 @pytest.mark.parametrize("name", algorithms.available())
 def test_registered_algorithm_passes(name, check):
+    _needs(name)
     check(lambda seed: algorithms.get(name, seed=seed))
 
 
 @pytest.mark.parametrize("name", [n for n in algorithms.available() if algorithms.get(n).learns])
 def test_learning_algorithm_beats_random_search(name):
+    _needs(name)
     check_beats_random(name)
 
 
 def test_every_registered_algorithm_is_covered():
-    names = {"random", "evolution", "q_learning", "reinforce", "ppo"}
-    assert names <= set(algorithms.available())  # so the contract runs over all five
+    names = {"random", "evolution", "q_learning", "reinforce", "ppo", "optuna", "tpe"}
+    assert names <= set(algorithms.available())  # so the contract runs over all seven
     assert not algorithms.get("random").learns
     assert all(algorithms.get(n).learns for n in names - {"random"})
 
