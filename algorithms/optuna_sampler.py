@@ -41,6 +41,7 @@ imported when the algorithm is set up, so the package works without it.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -209,13 +210,17 @@ class OptunaSearch(Algorithm):
                     "user_attrs": dict(t.user_attrs),
                 }
             )
-        return {
-            "sampler": self.sampler if isinstance(self.sampler, str) else None,
-            "trials": trials,
-            # Samplers' caches (NSGA-II's parent populations) live in the study's system attrs.
-            "system_attrs": dict(self.study._storage.get_study_system_attrs(self.study._study_id)),
-            "random_states": _random_states(self.study.sampler),
-        }
+        return copy.deepcopy(  # a snapshot: samplers may keep lists in their attributes
+            {
+                "sampler": self.sampler if isinstance(self.sampler, str) else None,
+                "trials": trials,
+                # Samplers' caches (NSGA-II's parent populations) live in the study's system attrs.
+                "system_attrs": dict(
+                    self.study._storage.get_study_system_attrs(self.study._study_id)
+                ),
+                "random_states": _random_states(self.study.sampler),
+            }
+        )
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         mine = self.sampler if isinstance(self.sampler, str) else None
@@ -339,7 +344,7 @@ def _random_states(sampler: Any) -> list[list[Any]]:
         if rng is None:
             states.append([path, None])
         elif isinstance(rng, np.random.RandomState):
-            name, keys, pos, has_gauss, gauss = rng.get_state(legacy=True)  # type: ignore[misc]
+            name, keys, pos, has_gauss, gauss = rng.get_state(legacy=True)
             states.append([path, [name, [int(k) for k in keys], pos, has_gauss, gauss]])
         else:
             states.append([path, {"bit_generator": rng.bit_generator.state}])
