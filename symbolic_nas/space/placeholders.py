@@ -113,9 +113,7 @@ def manyof(
     return pg.manyof(k, values, distinct, sorted, name=name, hints=hints)
 
 
-def permutate(
-    candidates: Iterable[_T], *, name: str | None = None, hints: Any = None
-) -> list[_T]:
+def permutate(candidates: Iterable[_T], *, name: str | None = None, hints: Any = None) -> list[_T]:
     """A permutation of all candidates (PyGlove's ``pg.permutate``).
 
     Returns a ``pg.hyper.ManyOf`` (typed as the list it stands for).
