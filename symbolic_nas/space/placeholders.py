@@ -49,7 +49,9 @@ def _candidates(candidates: Any, what: str) -> list[Any]:
     return values
 
 
-def oneof(candidates: Iterable[_T], *, name: str | None = None, hints: Any = None) -> _T:
+def oneof(
+    candidates: Iterable[_T], *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> _T:
     """A choice of exactly one candidate (PyGlove's ``pg.oneof``).
 
     Args:
@@ -77,7 +79,7 @@ def manyof(
     sorted: bool = False,
     *,
     name: str | None = None,
-    hints: Any = None,
+    hints: dict[str, Any] | None = None,
 ) -> list[_T]:
     """A choice of ``k`` candidates (PyGlove's ``pg.manyof``).
 
@@ -113,7 +115,9 @@ def manyof(
     return pg.manyof(k, values, distinct, sorted, name=name, hints=hints)
 
 
-def permutate(candidates: Iterable[_T], *, name: str | None = None, hints: Any = None) -> list[_T]:
+def permutate(
+    candidates: Iterable[_T], *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> list[_T]:
     """A permutation of all candidates (PyGlove's ``pg.permutate``).
 
     Returns a ``pg.hyper.ManyOf`` (typed as the list it stands for).
@@ -133,7 +137,7 @@ def floatv(
     scale: str | None = None,
     *,
     name: str | None = None,
-    hints: Any = None,
+    hints: dict[str, Any] | None = None,
 ) -> float:
     """A float in ``[low, high]`` (PyGlove's ``pg.floatv``).
 
@@ -163,7 +167,9 @@ def floatv(
     return pg.floatv(float(low), float(high), scale, name=name, hints=hints)
 
 
-def intv(low: int, high: int, *, name: str | None = None, hints: Any = None) -> int:
+def intv(
+    low: int, high: int, *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> int:
     """An integer in ``[low, high]``, both ends included (like ``floatv``).
 
     PyGlove has no integer placeholder; this is a ``pg.oneof`` over the range, so
@@ -213,7 +219,7 @@ def subset(
     *,
     anchor: Hashable | None = None,
     name: str | None = None,
-    hints: Any = None,
+    hints: dict[str, Any] | None = None,
 ) -> list[_T]:
     """Any subset of ``candidates`` (possibly empty), in candidate order.
 
