@@ -80,8 +80,8 @@ def main(argv: list[str]) -> int:
     messages: list[str] = []
     try:
         build.build(sources, options, flush_errors=lambda _f, new, _s: messages.extend(new))
-    except CompileError as error:
-        print("\n".join(error.messages))
+    except CompileError as error:  # a blocking error (a syntax error, say)
+        print("\n".join(messages or error.messages))
         return 2
     for message in messages:
         print(message)
