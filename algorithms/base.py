@@ -306,7 +306,7 @@ def _rng_state(rng: random.Random) -> list[Any]:
     return [version, list(internal), gauss]
 
 
-def _rng_from_state(state: list[Any]) -> tuple:
+def _rng_from_state(state: list[Any]) -> tuple[Any, ...]:
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
 

@@ -88,10 +88,10 @@ def mutate(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[int]
         walker.push(token)
     while not walker.done:
         valid = walker.valid_tokens()
-        token = old.get(walker.decision)
-        if token is None or token not in valid:
-            token = valid[rng.randrange(len(valid))]
-        walker.push(token)
+        kept = old.get(walker.decision)
+        if kept is None or kept not in valid:
+            kept = valid[rng.randrange(len(valid))]
+        walker.push(kept)
     return walker.tokens
 
 

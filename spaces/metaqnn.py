@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -371,7 +371,7 @@ def metaqnn(
     """
     pools = tuple((int(k), int(s)) for k, s in pools)
 
-    rest: Any = []  # step max_layers: terminate with the classifier only
+    rest: list[Layer] = []  # step max_layers: terminate with the classifier only
     for i in reversed(range(max_layers)):
         conv = Conv(
             filters=sn.oneof(
@@ -383,16 +383,18 @@ def metaqnn(
                 hints={"share": "kernel_size"},
             ),
         )
-        layer = conv
+        layer: Layer = conv
         if i:
-            candidates = [conv, *(Pool(k, s) for k, s in pools)]
+            candidates: list[Layer] = [conv, *(Pool(k, s) for k, s in pools)]
             layer = sn.oneof(candidates, name=f"layer{i}.type", hints={"share": "layer_type"})
         tails = _tails(fc_sizes, max_fc, max_layers - i)
         stop = terminate(sn.oneof(tails, name=f"layer{i}.tail", hints={"share": "tail"}))
         rest = sn.oneof(
             [add_layer(layer, rest), stop], name=f"layer{i}", hints={"share": "add_or_terminate"}
         )
-    return MetaQNNNet(rest, image_size=image_size, in_channels=in_channels, num_classes=num_classes)
+    # The space is a symbolic call; type checkers see the net it stands for.
+    net = MetaQNNNet(rest, image_size=image_size, in_channels=in_channels, num_classes=num_classes)
+    return cast(sn.Call, net)
 
 
 @register_example("metaqnn")

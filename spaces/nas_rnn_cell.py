@@ -29,7 +29,7 @@ Combinations and activations share one controller head each
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -241,20 +241,22 @@ def nas_rnn_cell(*, base: int = 8, input_size: int = 16, hidden_size: int = 32) 
     if base & (base - 1):
         raise parameter_error("base", "a power of two >= 2", base)
 
-    def combination() -> object:
+    def combination() -> str:
         return sn.oneof(list(COMBINATIONS), hints={"share": "combination"})
 
-    def activation() -> object:
+    def activation() -> str:
         return sn.oneof(list(ACTIVATIONS), hints={"share": "activation"})
 
     num_nodes = 2 * base - 1
-    return NASRNNCell(
+    cell = NASRNNCell(
         leaves=[Leaf(input_size, hidden_size, combination(), activation()) for _ in range(base)],
         nodes=[Node(combination(), activation()) for _ in range(base - 1)],
         inject=Node(combination(), activation()),
         cell_from=sn.oneof(list(range(num_nodes)), hints={"share": "cell_index"}),
         inject_into=sn.oneof(list(range(num_nodes)), hints={"share": "cell_index"}),
     )
+    # The space is a symbolic call; type checkers see the cell it stands for.
+    return cast(sn.Call, cell)
 
 
 @register_example("nas_rnn_cell")

@@ -27,7 +27,7 @@ tests). Unlike the reference code, ``forward`` returns the logits only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -296,7 +296,9 @@ def nasbench201(
         sn.oneof(list(OPS), name=f"{to_node}<-{from_node}", hints={"share": "op"})
         for to_node, from_node in EDGES
     ]
-    return NasBench201Net(ops, C=C, N=N, num_classes=num_classes, in_channels=in_channels)
+    # The space is a symbolic call; type checkers see the net it stands for.
+    net = NasBench201Net(ops, C=C, N=N, num_classes=num_classes, in_channels=in_channels)
+    return cast(sn.Call, net)
 
 
 @register_example("nasbench201")

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -248,12 +248,12 @@ def zoph_le_cnn(
         torch.Size([2, 10])
     """
 
-    def choice(values: Sequence[int], kind: str) -> object:
+    def choice(values: Sequence[int], kind: str) -> int:
         return sn.oneof(list(values), hints={"share": kind})
 
     layers = []
     for i in range(num_layers):
-        stride = {}
+        stride: dict[str, int] = {}
         if strides is not None:
             stride = {
                 "stride_height": choice(strides, "stride_height"),
@@ -268,7 +268,8 @@ def zoph_le_cnn(
                 **stride,
             )
         )
-    return ZophLeCNN(layers, in_channels=in_channels, num_classes=num_classes)
+    # The space is a symbolic call; type checkers see the net it stands for.
+    return cast(sn.Call, ZophLeCNN(layers, in_channels=in_channels, num_classes=num_classes))
 
 
 @register_example("zoph_le_cnn")

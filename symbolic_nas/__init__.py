@@ -46,7 +46,7 @@ from symbolic_nas.storage import SearchResult, Trial, TrialStatus
 from symbolic_nas.training import Trainer
 from symbolic_nas.tuner import evaluator
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the only place the version is written (pyproject reads it)
 
 __all__ = [
     "Annotated",

@@ -332,8 +332,10 @@ class Controller(nn.Module):
         # (row 0: the start input, row 1 + e: embedding row e).
         lstm = self.lstm
         inputs0 = torch.cat([self.start, self.embedding], 0)
-        table0 = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, inputs0, lstm.weight_ih_l0.t())
-        recurrent = [lstm.weight_hh_l0.t()]
+        weight = lstm.get_parameter  # typed, unlike nn.Module attribute access
+        bias0 = weight("bias_ih_l0") + weight("bias_hh_l0")
+        table0 = torch.addmm(bias0, inputs0, weight("weight_ih_l0").t())
+        recurrent = [weight("weight_hh_l0").t()]
         upper = []
         for k in range(1, lstm.num_layers):
             w_ih, w_hh = getattr(lstm, f"weight_ih_l{k}"), getattr(lstm, f"weight_hh_l{k}")
@@ -356,13 +358,12 @@ class Controller(nn.Module):
         step_active: list[np.ndarray] = []
         while not done.all():
             active = ~done
-            x = None
+            projected = table0[input_rows]  # layer 0's input projection (tabulated)
             for k, w_hh in enumerate(recurrent):
-                if k == 0:
-                    gates = torch.addmm(table0[input_rows], hs[0], w_hh)
-                else:
+                if k:  # the input is the layer below's output
                     bias, w_ih = upper[k - 1]
-                    gates = torch.addmm(torch.addmm(bias, x, w_ih), hs[k], w_hh)
+                    projected = torch.addmm(bias, hs[k - 1], w_ih)
+                gates = torch.addmm(projected, hs[k], w_hh)
                 i, f, g, o = torch.sigmoid(gates).chunk(4, 1)
                 g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
                 cs[k] = torch.addcmul(f * cs[k], i, g)

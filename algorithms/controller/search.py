@@ -280,7 +280,9 @@ class ControllerSearch(Algorithm):
     def _update(self) -> None:
         batch, self._buffer = self._buffer, []
         self._buffered_real = 0
-        advantages = self._advantages([s.reward for s in batch])
+        rewards = [s.reward for s in batch if s.reward is not None]
+        assert len(rewards) == len(batch)  # buffered samples carry their reward
+        advantages = self._advantages(rewards)
         kept = [
             (s, a)
             for s, a in zip(batch, advantages)
@@ -291,6 +293,7 @@ class ControllerSearch(Algorithm):
             return
         samples = [s for s, _ in kept]
         self._last = self._step(samples, torch.tensor([a for _, a in kept]))
+        assert self._scored is not None  # the step scored the batch
         self._last.update(self._decision_stats(self._scored))
         self._version += 1
         self._queue.clear()

@@ -65,7 +65,7 @@ class NasBench201Table:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is None:
-            resource = importlib.resources.files(__package__).joinpath("data", _FILE_NAME)
+            resource = importlib.resources.files(__package__) / "data" / _FILE_NAME
             self._source = f"<symbolic_nas.nasbench>/data/{_FILE_NAME}"
             with resource.open("rb") as f:
                 raw = f.read()

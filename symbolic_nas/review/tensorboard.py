@@ -334,6 +334,7 @@ class TensorBoardCallback(Callback):
         while self._pending and self._pending[0].done():
             self._pending.popleft().result()  # raises the first failed write
         if self._runs:
+            assert self._io is not None  # started and closed with the main file
             runs, self._runs = self._runs, []
             self._pending.append(self._io.submit(_write_runs, runs))
 

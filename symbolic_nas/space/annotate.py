@@ -227,7 +227,9 @@ def _shape_of(value: Any) -> Any:
     return None
 
 
-def _record_shapes(model: nn.Module, paths: list[str], example_inputs: Any) -> list | None:
+def _record_shapes(
+    model: nn.Module, paths: list[str], example_inputs: Any
+) -> list[tuple[Any, Any]] | None:
     if example_inputs is None:
         return None
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
@@ -235,7 +237,7 @@ def _record_shapes(model: nn.Module, paths: list[str], example_inputs: Any) -> l
     handles = []
     for path in paths:
 
-        def hook(_module, args, output, path=path):
+        def hook(_module: nn.Module, args: Any, output: Any, path: str = path) -> None:
             shapes.setdefault(path, (_shape_of(args), _shape_of(output)))
 
         handles.append(model.get_submodule(path).register_forward_hook(hook))

@@ -120,7 +120,7 @@ class CallNode(Node):
             if self.signature.parameters[name].kind is inspect.Parameter.VAR_POSITIONAL:
                 value = tuple(value)
             arguments[name] = value
-        bound = inspect.BoundArguments(self.signature, arguments)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.signature, arguments)
         return self.fn(*bound.args, **bound.kwargs)
 
 
@@ -282,7 +282,9 @@ class SlotInfo:
         self.subset = subset  # (member index, group size, the Subset) for subset members
 
 
-def compile_value(value: Any, path: pg.KeyPath, slots: dict[str, int], found: dict[int, SlotInfo]):
+def compile_value(
+    value: Any, path: pg.KeyPath, slots: dict[str, int], found: dict[int, SlotInfo]
+) -> Node:
     """Compiles ``value`` into a :class:`Node`; placeholders at ``slots`` become slots.
 
     Args:
@@ -325,11 +327,15 @@ def compile_value(value: Any, path: pg.KeyPath, slots: dict[str, int], found: di
     return compile_constant(value)
 
 
-def _compile_items(values: Sequence[Any], path: pg.KeyPath, slots, found) -> list[Node]:
+def _compile_items(
+    values: Sequence[Any], path: pg.KeyPath, slots: dict[str, int], found: dict[int, SlotInfo]
+) -> list[Node]:
     return [compile_value(v, pg.KeyPath(i, path), slots, found) for i, v in enumerate(values)]
 
 
-def _compile_subset(value: Subset, path: pg.KeyPath, slots, found) -> Node:
+def _compile_subset(
+    value: Subset, path: pg.KeyPath, slots: dict[str, int], found: dict[int, SlotInfo]
+) -> Node:
     candidates = _compile_items(value.candidates, pg.KeyPath("candidates", path), slots, found)
     mask = _compile_items(value.mask, pg.KeyPath("mask", path), slots, found)
     for j, node in enumerate(mask):

@@ -82,7 +82,10 @@ class Codec:
     """
 
     def __init__(self, space: Any, *, spec: pg.geno.Space | None = None):
+        self.spec: pg.geno.Space
         if space is SPEC_ONLY:
+            if spec is None:
+                raise TypeError("`spec` must be given for a codec without a space")
             self.space = None
             self.spec = spec
         else:
@@ -111,6 +114,10 @@ class Codec:
         self._full_masks = [np.ones(v, dtype=bool) for v in self._vocab]
         for m in self._full_masks:
             m.flags.writeable = False
+        # Group of each decision (-1: none) and, for exact-k members, k (the mask rules'
+        # inputs, flat for the per-token loops).
+        self._group = [-1 if d.group is None else d.group for d in self.decisions]
+        self._required = [d.required or 0 for d in self.decisions]
         width = max(self._vocab)
         table = np.full((n, width), -1, dtype=np.int64)
         for d, row in enumerate(nxt):
@@ -189,9 +196,9 @@ class Codec:
         if rule == _FREE:
             return range(vocab)
         dec = self.decisions[d]
-        prev = groups.get(dec.group, ())
+        prev = groups.get(self._group[d], ())
         if rule == _EXACT:
-            need = dec.required - sum(prev)
+            need = self._required[d] - sum(prev)
             remain = dec.group_size - dec.group_index
             return [t for t, ok in ((0, need < remain), (1, need > 0)) if ok]
         if dec.sorted:
@@ -276,7 +283,7 @@ class Codec:
                         f"token at position {i} must be one of {list(self._valid(d, groups))} "
                         f"for decision {dec.name!r} ({self._rule_text(dec)}), but got {token}"
                     )
-                groups.setdefault(self.decisions[d].group, []).append(token)
+                groups.setdefault(self._group[d], []).append(token)
             out.append(d)
             d = row[token]
         if d != end:
@@ -509,7 +516,7 @@ class Walker:
                 f"{dec.name!r}, but got {token}"
             )
         if codec._rule[dec.index] != _FREE:
-            self._groups.setdefault(dec.group, []).append(token)
+            self._groups.setdefault(codec._group[dec.index], []).append(token)
         self.tokens.append(token)
         self.position += 1
         self.decision = codec._nxt[dec.index][token]

@@ -102,20 +102,23 @@ class Compiler:
         name = e.name or ident or "<root>"
         if isinstance(e, pg.geno.Float):
             bins = e.hints.get("bins", DEFAULT_FLOAT_BINS) if isinstance(e.hints, dict) else None
-            values = float_bins(e.min_value, e.max_value, e.scale, bins or DEFAULT_FLOAT_BINS)
+            grid = tuple(
+                float(v)
+                for v in float_bins(e.min_value, e.max_value, e.scale, bins or DEFAULT_FLOAT_BINS)
+            )
             d = self.new(
                 id=ident,
                 name=name,
                 kind=FLOAT,
-                vocab_size=len(values),
-                values=tuple(float(v) for v in values),
-                labels=tuple(f"{v:.6g}" for v in values),
+                vocab_size=len(grid),
+                values=grid,
+                labels=tuple(f"{v:.6g}" for v in grid),
                 low=e.min_value,
                 high=e.max_value,
                 scale=e.scale,
                 **common,
             )
-            return builder.FloatElement(d, values)
+            return builder.FloatElement(d, grid)
         if not isinstance(e, pg.geno.Choices):
             raise TypeError(
                 f"unsupported placeholder at {ident or '<root>'}: {type(e).__name__}; "
@@ -188,7 +191,7 @@ class Compiler:
         return builder.PicksElement(decisions, picks)
 
     def binary(
-        self, e: Any, candidates: list[Any], values: tuple, common: dict[str, Any]
+        self, e: Any, candidates: list[Any], values: tuple[Any, ...], common: dict[str, Any]
     ) -> builder.Element:
         ident = str(e.id)
         if not (e.distinct and e.sorted):

@@ -93,7 +93,7 @@ class Decision:
     name: str
     kind: str
     vocab_size: int
-    values: tuple
+    values: tuple[Any, ...]
     labels: tuple[str, ...]
     parent: int | None
     parent_value: int | None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import pyglove as pg
+from torch import nn
 
+from symbolic_nas.space.annotate import Annotated
 from symbolic_nas.space.codec import Codec, encode
 
 __all__ = ["as_tokens", "materialize"]
@@ -31,6 +33,17 @@ def as_tokens(codec: Codec, dna_or_tokens: Any) -> list[int]:
     )
 
 
+_T = TypeVar("_T")
+
+
+# Annotated first: its base class comes from untyped PyGlove, so mypy would let it
+# match any earlier parameter type.
+@overload
+def materialize(space: Annotated, dna: Any) -> nn.Module: ...
+@overload
+def materialize(space: Codec, dna: Any) -> Any: ...
+@overload
+def materialize(space: _T, dna: Any) -> _T: ...
 def materialize(space: Any, dna: Any) -> Any:
     """The concrete object (a fresh module, for module spaces) chosen by ``dna``.
 
@@ -41,7 +54,9 @@ def materialize(space: Any, dna: Any) -> Any:
 
     Returns:
         A new object at every call: modules get fresh parameters and share no
-        tensor with other materialisations.
+        tensor with other materialisations. Type checkers see the type the space
+        stands for (see :mod:`symbolic_nas.space.placeholders`): ``Net(...)`` with
+        placeholders materialises a ``Net``, an annotated model an ``nn.Module``.
 
     Example:
         >>> import symbolic_nas as sn, torch.nn as nn

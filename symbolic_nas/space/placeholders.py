@@ -14,16 +14,26 @@ Hints recognised by the encoder (pass them as ``hints={...}``):
 * ``"anchor"``: marks a ``manyof`` (or names a ``subset``) as an anchor/skip
   decision, encoded as one binary token per candidate. Its value is the anchor
   key of the decision, so that candidates of later subsets can refer to it.
+
+Typing: a placeholder stands where its value will be, so type checkers see the type
+of the value it materialises into (as ``dataclasses.field()`` has the type of its
+field): ``oneof(candidates)`` has the candidates' type, ``manyof``, ``permutate``
+and ``subset`` a list of it, ``floatv`` a ``float`` and ``intv`` an ``int``. A space
+``Block(kernel=oneof([3, 5]))`` therefore type-checks against ``kernel: int``, and
+``Block(kernel=oneof(["3x3"]))`` is reported. At run time they are PyGlove's hyper
+primitives (and :class:`Subset`), as described below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pyglove as pg
 
 __all__ = ["Subset", "floatv", "intv", "manyof", "oneof", "permutate", "subset"]
+
+_T = TypeVar("_T")
 
 _MAX_INTV_SIZE = 100_000
 _FLOAT_SCALES = (None, "linear", "log", "rlog")
@@ -40,8 +50,8 @@ def _candidates(candidates: Any, what: str) -> list[Any]:
 
 
 def oneof(
-    candidates: Iterable[Any], *, name: str | None = None, hints: Any = None
-) -> pg.hyper.OneOf:
+    candidates: Iterable[_T], *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> _T:
     """A choice of exactly one candidate (PyGlove's ``pg.oneof``).
 
     Args:
@@ -50,7 +60,7 @@ def oneof(
         hints: Optional hints for the encoder and controllers (see module docs).
 
     Returns:
-        A ``pg.hyper.OneOf``.
+        A ``pg.hyper.OneOf`` (typed as the candidates' type: the value it stands for).
 
     Example:
         >>> import symbolic_nas as sn
@@ -64,13 +74,13 @@ def oneof(
 
 def manyof(
     k: int,
-    candidates: Iterable[Any],
+    candidates: Iterable[_T],
     distinct: bool = True,
     sorted: bool = False,
     *,
     name: str | None = None,
-    hints: Any = None,
-) -> pg.hyper.ManyOf:
+    hints: dict[str, Any] | None = None,
+) -> list[_T]:
     """A choice of ``k`` candidates (PyGlove's ``pg.manyof``).
 
     With ``hints={"anchor": key}`` (and ``distinct=True, sorted=True``) the encoder
@@ -86,7 +96,7 @@ def manyof(
         hints: Optional hints (see module docs).
 
     Returns:
-        A ``pg.hyper.ManyOf``.
+        A ``pg.hyper.ManyOf`` (typed as the list of picks it stands for).
 
     Example:
         >>> import symbolic_nas as sn
@@ -106,9 +116,11 @@ def manyof(
 
 
 def permutate(
-    candidates: Iterable[Any], *, name: str | None = None, hints: Any = None
-) -> pg.hyper.ManyOf:
+    candidates: Iterable[_T], *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> list[_T]:
     """A permutation of all candidates (PyGlove's ``pg.permutate``).
+
+    Returns a ``pg.hyper.ManyOf`` (typed as the list it stands for).
 
     Example:
         >>> import symbolic_nas as sn
@@ -125,9 +137,11 @@ def floatv(
     scale: str | None = None,
     *,
     name: str | None = None,
-    hints: Any = None,
-) -> pg.hyper.Float:
+    hints: dict[str, Any] | None = None,
+) -> float:
     """A float in ``[low, high]`` (PyGlove's ``pg.floatv``).
+
+    Returns a ``pg.hyper.Float`` (typed as the ``float`` it stands for).
 
     The encoder discretises it into ``hints["bins"]`` tokens (default 10),
     evenly spaced on the given scale (``"log"`` spaces them geometrically).
@@ -153,11 +167,14 @@ def floatv(
     return pg.floatv(float(low), float(high), scale, name=name, hints=hints)
 
 
-def intv(low: int, high: int, *, name: str | None = None, hints: Any = None) -> pg.hyper.OneOf:
+def intv(
+    low: int, high: int, *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> int:
     """An integer in ``[low, high]``, both ends included (like ``floatv``).
 
     PyGlove has no integer placeholder; this is a ``pg.oneof`` over the range, so
-    materialised values are real ``int``s and every PyGlove tool understands it.
+    materialised values are real ``int``s and every PyGlove tool understands it
+    (typed as the ``int`` it stands for).
 
     Example:
         >>> import symbolic_nas as sn
@@ -188,7 +205,9 @@ def intv(low: int, high: int, *, name: str | None = None, hints: Any = None) -> 
 class Subset(pg.Object):
     """A variable-size subset of candidates; materialises as the list of chosen ones."""
 
-    def format(self, compact: bool = False, verbose: bool = True, root_indent: int = 0, **kw):
+    def format(
+        self, compact: bool = False, verbose: bool = True, root_indent: int = 0, **kw: Any
+    ) -> str:
         del compact, verbose, root_indent, kw
         anchor = isinstance(self.hints, dict) and self.hints.get("anchor")
         suffix = "" if anchor in (None, False) else f", anchor={anchor!r}"
@@ -196,12 +215,12 @@ class Subset(pg.Object):
 
 
 def subset(
-    candidates: Sequence[Any],
+    candidates: Sequence[_T],
     *,
     anchor: Hashable | None = None,
     name: str | None = None,
-    hints: Any = None,
-) -> Subset:
+    hints: dict[str, Any] | None = None,
+) -> list[_T]:
     """Any subset of ``candidates`` (possibly empty), in candidate order.
 
     Encoded as one binary token per candidate. With ``anchor=key`` it is an
@@ -216,7 +235,8 @@ def subset(
         hints: Optional extra hints (a dict) shared by the member decisions.
 
     Returns:
-        A ``Subset`` symbolic value.
+        A :class:`Subset` symbolic value (typed as the list of chosen candidates it
+        stands for).
 
     Example:
         >>> import symbolic_nas as sn
@@ -238,7 +258,8 @@ def subset(
         )
         for j, value in enumerate(values)
     ]
-    return Subset(candidates=values, mask=mask, hints=merged or None)
+    # Typed as the list it materialises into (see the module docs).
+    return cast("list[_T]", Subset(candidates=values, mask=mask, hints=merged or None))
 
 
 def _literal(value: Any) -> Any:

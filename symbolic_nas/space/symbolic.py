@@ -26,7 +26,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pyglove as pg
 import torch
@@ -43,6 +43,10 @@ __all__ = [
     "provenance",
     "symbolize",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+Args = tuple[Any, ...]
+Kwargs = dict[str, Any]
 
 _FN_KEY = "fn_"
 _MARK = "__sn_symbolized__"
@@ -181,7 +185,7 @@ def _symbolic_argument(value: Any, where: str) -> Any:
     return value
 
 
-def _make_call(fn: Callable[..., Any], signature_of: Any, args: tuple, kwargs: dict) -> Call:
+def _make_call(fn: Callable[..., Any], signature_of: Any, args: Args, kwargs: Kwargs) -> Call:
     try:
         signature = _signature(signature_of)
         bound = signature.bind(*args, **kwargs)
@@ -204,7 +208,7 @@ def _is_var_positional(signature: inspect.Signature, name: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1024)
-def _class_signature(cls: type) -> inspect.Signature:
+def _class_signature(cls: type[Any]) -> inspect.Signature:
     init = cls.__init__
     signature = inspect.signature(init)
     params = list(signature.parameters.values())[1:]  # drop self
@@ -221,18 +225,18 @@ def _signature(target: Any) -> inspect.Signature:
     return inspect.signature(target)
 
 
-def bind_arguments(fn: Callable[..., Any], arguments: dict[str, Any]) -> tuple[tuple, dict]:
+def bind_arguments(fn: Callable[..., Any], arguments: dict[str, Any]) -> tuple[Args, Kwargs]:
     """Positional and keyword arguments that call ``fn`` with named ``arguments``."""
     target = getattr(fn, "__sn_target__", fn)
     signature = _signature(target)
-    ordered = {}
+    ordered: dict[str, Any] = {}
     for name, param in signature.parameters.items():
         if name in arguments:
             value = arguments[name]
             if param.kind is inspect.Parameter.VAR_POSITIONAL:
                 value = tuple(value)
             ordered[name] = value
-    bound = inspect.BoundArguments(signature, ordered)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(signature, ordered)
     return bound.args, bound.kwargs
 
 
@@ -244,8 +248,8 @@ class Provenance:
     """How a module was built by a symbolized callable: ``fn(*args, **kwargs)``."""
 
     fn: Callable[..., Any]
-    args: tuple
-    kwargs: dict
+    args: Args
+    kwargs: Kwargs
 
 
 class _ProvenanceTable:
@@ -259,12 +263,14 @@ class _ProvenanceTable:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._records: dict[int, tuple[weakref.ref, Provenance, bool]] = {}
+        self._records: dict[int, tuple[weakref.ref[Any], Provenance, bool]] = {}
 
-    def record(self, obj: Any, fn: Callable[..., Any], args: tuple, kwargs: dict, done: bool):
+    def record(
+        self, obj: Any, fn: Callable[..., Any], args: Args, kwargs: Kwargs, done: bool
+    ) -> None:
         key = id(obj)
 
-        def _forget(ref: weakref.ref, key: int = key) -> None:
+        def _forget(ref: weakref.ref[Any], key: int = key) -> None:
             with self._lock:
                 entry = self._records.get(key)
                 if entry is not None and entry[0] is ref:
@@ -328,11 +334,11 @@ def _is_published(cls: type) -> bool:
     return target is cls
 
 
-def _patch_class(cls: type) -> type:
-    base_new = cls.__new__
-    base_init = cls.__init__
+def _patch_class(cls: type[Any]) -> type[Any]:
+    base_new: Callable[..., Any] = cls.__new__
+    base_init: Callable[..., None] = cls.__init__
 
-    def __new__(klass, *args, **kwargs):
+    def __new__(klass: type[Any], *args: Any, **kwargs: Any) -> Any:
         if has_placeholder(args) or has_placeholder(kwargs):
             return _make_call(klass, klass, args, kwargs)
         if base_new is object.__new__:
@@ -343,19 +349,20 @@ def _patch_class(cls: type) -> type:
         return obj
 
     @functools.wraps(base_init)
-    def __init__(self, *args, **kwargs):
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         _PROVENANCE.confirm(self)
         base_init(self, *args, **kwargs)
 
-    cls.__new__ = __new__  # type: ignore[method-assign]
-    cls.__init__ = __init__  # type: ignore[method-assign]
+    # Patching construction in place is the point; mypy types `__new__` as object's.
+    cls.__new__ = __new__  # type: ignore[assignment]
+    cls.__init__ = __init__
     setattr(cls, _MARK, True)
     return cls
 
 
 def _factory(fn: Callable[..., Any], target: Any) -> Callable[..., Any]:
     @functools.wraps(fn)
-    def symbolic_factory(*args, **kwargs):
+    def symbolic_factory(*args: Any, **kwargs: Any) -> Any:
         if has_placeholder(args) or has_placeholder(kwargs):
             return _make_call(symbolic_factory, target, args, kwargs)
         out = fn(*args, **kwargs)
@@ -376,7 +383,7 @@ class SymbolicFactory:
     be sent to worker processes.
     """
 
-    def __init__(self, cls: type):
+    def __init__(self, cls: type[Any]):
         functools.update_wrapper(self, cls, updated=())
         self.__sn_target__ = cls
         setattr(self, _MARK, True)
@@ -397,7 +404,7 @@ class SymbolicFactory:
         return f"sn.symbolize({cls.__module__}.{cls.__qualname__})"
 
 
-def symbolize(obj: Any) -> Any:
+def symbolize(obj: _F) -> _F:
     """Makes a module class or module-returning function usable inside search spaces.
 
     As a decorator on your own ``nn.Module`` subclass, the class is kept (only its
@@ -409,7 +416,9 @@ def symbolize(obj: Any) -> Any:
         obj: An ``nn.Module`` subclass (or any class) or a function returning modules.
 
     Returns:
-        The class itself, or a wrapper function.
+        The class itself, or a wrapper function. Type checkers see ``obj``'s own type:
+        a call whose arguments hold placeholders is typed as the object it stands
+        for (see :mod:`symbolic_nas.space.placeholders`).
 
     Raises:
         TypeError: ``obj`` is neither a class nor a function.
@@ -426,6 +435,12 @@ def symbolize(obj: Any) -> Any:
         >>> type(Block(sn.oneof([4, 8]))).__name__  # a placeholder: part of a space
         'Call'
     """
+    # The class, its factory or the wrapper takes obj's arguments and returns what obj
+    # returns, so type checkers keep obj's type.
+    return cast("_F", _symbolize(obj))
+
+
+def _symbolize(obj: Any) -> Any:
     if is_symbolized(obj):
         return obj
     if isinstance(obj, type):

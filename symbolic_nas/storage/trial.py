@@ -195,6 +195,10 @@ class SearchResult:
 
     def top(self, k: int) -> list[Trial]:
         """The ``k`` completed trials with the highest rewards, best first."""
-        ranked = [t for t in self.completed if t.reward is not None and math.isfinite(t.reward)]
-        ranked.sort(key=lambda t: (-t.reward, t.id))
-        return ranked[:k]
+        ranked = [
+            (t.reward, t)
+            for t in self.completed
+            if t.reward is not None and math.isfinite(t.reward)
+        ]
+        ranked.sort(key=lambda rt: (-rt[0], rt[1].id))
+        return [t for _, t in ranked[:k]]

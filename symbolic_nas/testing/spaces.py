@@ -237,7 +237,7 @@ def _required(codec: Codec, decision: int, token: int) -> dict[int, int]:
     """The tokens that the decision's ancestors must take for it to be active."""
     need = {decision: token}
     d = codec.decisions[decision]
-    while d.parent is not None:
+    while d.parent is not None and d.parent_value is not None:  # set together
         need[d.parent] = d.parent_value
         d = codec.decisions[d.parent]
     return need

@@ -429,7 +429,7 @@ class Trainer:
         if isinstance(self._data, str):
             splits = load_mnist5k(split_seed=0, normalize=True)
             return splits.train, splits.val, splits.test
-        result = self._data()  # type: ignore[operator]
+        result = self._data()
         if not isinstance(result, (tuple, list)) or len(result) not in (2, 3):
             raise InvalidParameterError(
                 f"`data` must return (train, val) or (train, val, test), but got {brief(result)}"

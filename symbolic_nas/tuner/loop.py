@@ -241,15 +241,15 @@ class _Search:
             self.consistent = True
         unfinished = set(history.unfinished) | {p.id for p in self.algorithm.outstanding}
         for trial_id in sorted(unfinished):
-            proposal = self.algorithm.outstanding_proposal(trial_id)
-            if proposal is None:
+            pending = self.algorithm.outstanding_proposal(trial_id)
+            if pending is None:
                 raise ResumeError(
                     f"trial {trial_id} is unfinished in the journal but the restored algorithm "
                     "did not propose it; the checkpoint does not match the journal"
                 )
             if trial_id not in history.proposals:
-                run.append(propose_record(proposal))
-            self.queue.append(Trial(proposal.id, list(proposal.tokens), codec=self.codec))
+                run.append(propose_record(pending))
+            self.queue.append(Trial(pending.id, list(pending.tokens), codec=self.codec))
 
     # ------------------------------------------------------------------ loop
 

@@ -7,7 +7,7 @@ import os
 import sys
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from symbolic_nas import algorithms as _algorithms
 from symbolic_nas.tuner.callbacks import Callback
@@ -31,7 +31,7 @@ class SearchOptions:
 
     algorithm: str | _algorithms.Algorithm
     num_trials: int
-    workers: int
+    workers: int | Literal["auto"]
     executor: str | Executor
     run_dir: str | None
     resume: bool
