@@ -7,10 +7,11 @@ and returns metrics with a reward, as a tuner expects from an evaluation functio
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -30,17 +31,23 @@ from symbolic_nas.validation import (
     validate_params,
 )
 
-__all__ = ["NonFiniteLossError", "Trainer"]
+__all__ = ["TRIAL_HPARAMS", "NonFiniteLossError", "Trainer"]
 
 Split = tuple[torch.Tensor, torch.Tensor]
 DataFn = Callable[[], tuple[Split, Split] | tuple[Split, Split, Split]]
 Auto = Literal["auto"]
 
 _OPTIMIZERS = ("adam", "sgd", "adamw")
+_FLOATS = ("lr", "momentum", "weight_decay")
 _HPARAMS = (
     "data", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
     "max_batches_per_epoch", "eval_batch_size", "reward", "device", "mixed_precision",
     "channels_last", "seed",
+)  # fmt: skip
+#: The keys a space may put next to ``"model"`` to set a trial's training hyperparameters.
+TRIAL_HPARAMS = (
+    "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
+    "max_batches_per_epoch", "seed",
 )  # fmt: skip
 # On CUDA, checking the loss costs a device sync: check every this many batches.
 _CUDA_LOSS_CHECK_EVERY = 16
@@ -69,6 +76,14 @@ class Trainer:
     the model's initial weights and the hyperparameters (on CPU it is exactly
     reproducible). Randomness inside the model (e.g. dropout) uses torch's global
     generator, which the trainer leaves alone, as it leaves all global settings.
+
+    A space may hold training hyperparameters next to the model: when the trainer
+    is called with a dict holding a ``"model"`` key (what a space such as
+    ``{"model": Net(...), "lr": sn.floatv(1e-4, 1e-1, scale="log")}`` materialises
+    to), its other keys, any of :data:`TRIAL_HPARAMS` (``epochs``, ``batch_size``,
+    ``optimizer``, ``lr``, ``momentum``, ``nesterov``, ``weight_decay``,
+    ``max_batches_per_epoch``, ``seed``), override the trainer's settings for that
+    call, and are reported under the metric ``"hparams"``.
 
     The data is loaded on first use and cached on the instance; pickling drops the
     cache, so a trainer sent to a worker process is small and each worker loads
@@ -114,6 +129,8 @@ class Trainer:
          'train_loss', 'val_accuracy']
         >>> 0.0 <= trainer.test_accuracy(model) <= 1.0
         True
+        >>> trainer({"model": model, "lr": 0.01, "optimizer": "sgd"})["hparams"]
+        {'lr': 0.01, 'optimizer': 'sgd'}
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -230,8 +247,12 @@ class Trainer:
         """Seed of the batch order."""
         return self._seed
 
-    def __call__(self, model: nn.Module) -> dict[str, Any]:
+    def __call__(self, model: nn.Module | Mapping[str, Any]) -> dict[str, Any]:
         """Trains ``model`` (moved to the trainer's device) and returns its metrics.
+
+        Args:
+            model: The module, or a dict holding it under ``"model"`` next to
+                training hyperparameters (:data:`TRIAL_HPARAMS`) for this call.
 
         Returns:
             A dict with ``reward`` (float), ``accuracy`` (final validation
@@ -239,14 +260,53 @@ class Trainer:
             ``images_per_second`` (training throughput, validation excluded),
             ``seconds`` (wall time of the call), ``epochs`` and ``device``
             (e.g. ``"cpu"`` or ``"cuda:0"``). Accuracies are fractions in [0, 1].
+            Called with a dict, also ``hparams``: the hyperparameters it set.
 
         Raises:
             NonFiniteLossError: If the training loss becomes NaN or infinite.
+            InvalidParameterError: If a dict holds an unknown key or an invalid
+                value, or the model outputs fewer logits than the data has classes.
         """
+        if isinstance(model, Mapping):
+            trainer, module, hparams = self._for_trial(model)
+            metrics = trainer._train(module)
+            metrics["hparams"] = hparams
+            return metrics
+        return self._train(model)
+
+    def _for_trial(self, values: Mapping[str, Any]) -> tuple[Trainer, nn.Module, dict[str, Any]]:
+        """A copy of this trainer (sharing its data) with a trial's hyperparameters."""
+        if "model" not in values:
+            raise InvalidParameterError(
+                "`model` must be an nn.Module or a dict with a 'model' key, but got a dict "
+                f"with keys {sorted(map(str, values))}"
+            )
+        unknown = sorted(str(k) for k in values if k != "model" and k not in TRIAL_HPARAMS)
+        if unknown:
+            raise InvalidParameterError(
+                f"the keys next to 'model' must be training hyperparameters of sn.Trainer, one "
+                f"of {', '.join(TRIAL_HPARAMS)}, but got {', '.join(map(repr, unknown))}"
+            )
+        hparams = {k: _plain(v) for k, v in values.items() if k != "model"}
+        validate_params({k: self._parameter_constraints[k] for k in hparams}, hparams)
+        trainer = copy.copy(self)  # shares the cached data and its lock
+        for name, value in hparams.items():
+            setattr(trainer, "_" + name, float(value) if name in _FLOATS else value)
+        if trainer._nesterov and (trainer._optimizer != "sgd" or trainer._momentum == 0):
+            raise parameter_error(
+                "nesterov",
+                "False unless optimizer='sgd' with momentum > 0",
+                trainer._nesterov,
+                context=f"optimizer={trainer._optimizer!r}, momentum={trainer._momentum!r}",
+            )
+        return trainer, values["model"], hparams
+
+    def _train(self, model: nn.Module) -> dict[str, Any]:
         start = time.perf_counter()
         device = self._resolve_device()
         train, val, _ = self._splits(device)
         x_train, y_train = train
+        num_classes = self._num_classes()
         autocast_dtype, use_scaler = self._amp(device)
         channels_last = self._use_channels_last(device, x_train)
         model = _prepare(model, device, channels_last)
@@ -278,7 +338,10 @@ class Trainer:
                 with torch.autocast(
                     device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
                 ):
-                    loss = F.cross_entropy(model(xb), yb)
+                    logits = model(xb)
+                    if epoch == 0 and batch == 0:
+                        _check_logits(model, logits, len(yb), num_classes)
+                    loss = F.cross_entropy(logits, yb)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
                     loss.backward()
@@ -313,12 +376,17 @@ class Trainer:
             "device": str(device),
         }
 
-    def test_accuracy(self, model: nn.Module) -> float:
+    def test_accuracy(self, model: nn.Module | Mapping[str, Any]) -> float:
         """Returns ``model``'s accuracy on the held-out test split, a fraction in [0, 1].
+
+        ``model`` may be a dict holding the module under ``"model"`` (as in
+        :meth:`__call__`; its hyperparameters do not matter here).
 
         Raises:
             ValueError: If the data has no test split.
         """
+        if isinstance(model, Mapping):
+            model = self._for_trial(model)[1]
         device = self._resolve_device()
         train, _, test = self._splits(device)
         if test is None:
@@ -334,6 +402,11 @@ class Trainer:
         return accuracy
 
     # Helpers -----------------------------------------------------------------
+
+    def _num_classes(self) -> int:
+        """The number of classes the labels of the training and validation data need."""
+        train, val, _ = self._splits(torch.device("cpu"))
+        return int(max(train[1].max(), val[1].max())) + 1
 
     def _resolve_device(self) -> torch.device:
         if self._device == "auto":
@@ -446,6 +519,26 @@ def _prepare(model: nn.Module, device: torch.device, channels_last: bool) -> nn.
     if channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model
+
+
+def _plain(value: Any) -> Any:
+    """A hyperparameter as a plain Python value (numpy and 0-d torch scalars unwrapped)."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return item()
+    return value
+
+
+def _check_logits(model: nn.Module, logits: Any, batch: int, num_classes: int) -> None:
+    """The model's output on the first batch must be ``(batch, >= num_classes)`` logits."""
+    shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else None
+    if shape is None or len(shape) != 2 or shape[0] != batch or shape[1] < num_classes:
+        got = f"shape {shape}" if shape is not None else brief(logits)
+        raise InvalidParameterError(
+            f"`model` must output a (batch, classes) tensor of logits with at least "
+            f"{num_classes} classes (the data's labels go up to {num_classes - 1}), but "
+            f"{type(model).__name__} output {got} for a batch of {batch} inputs"
+        )
 
 
 def _check_split(name: str, split: Any) -> Split:
