@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import difflib
+import inspect
 import math
 import numbers
 import random
@@ -28,7 +30,13 @@ import pyglove as pg
 from symbolic_nas.registry import Registry
 from symbolic_nas.space.codec import Codec, to_space
 from symbolic_nas.space.dna import LazyDNA
-from symbolic_nas.validation import Interval, Satisfies, check, validate_params
+from symbolic_nas.validation import (
+    Interval,
+    InvalidParameterError,
+    Satisfies,
+    check,
+    validate_params,
+)
 
 __all__ = ["Algorithm", "Proposal", "available", "get", "register"]
 
@@ -343,7 +351,32 @@ def get(name: str | Algorithm, **kwargs: Any) -> Algorithm:
                 f"but got {sorted(kwargs)}"
             )
         return name
-    return _REGISTRY.lookup(name)(**kwargs)
+    factory = _REGISTRY.lookup(name)
+    _check_hyperparameters(name, factory, kwargs)
+    return factory(**kwargs)
+
+
+def _check_hyperparameters(name: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Unknown keyword hyperparameters fail with the valid names, before anything is built."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature: the factory checks for itself
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return  # e.g. the controllers' configs, which list their own names
+    valid = [
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    for key in kwargs:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InvalidParameterError(
+                f"the hyperparameters of algorithm {name!r} must be among {valid}, "
+                f"but got {key!r}{hint}"
+            )
 
 
 def available() -> list[str]:

@@ -108,6 +108,9 @@ def test_resuming_with_another_space_or_config_is_refused(tmp_path, change, mess
         _search(run_dir, resume=True, **change)
 
 
+@pytest.mark.filterwarnings(
+    "ignore::symbolic_nas.tuner.EvaluatorChangedWarning"
+)  # a counting wrapper
 def test_resuming_a_finished_run_runs_nothing_and_extending_it_runs_the_rest(tmp_path):
     run_dir = tmp_path / "run"
     first = _search(run_dir, num_trials=4)

@@ -7,11 +7,12 @@ callbacks.
 
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluators import evaluator
-from symbolic_nas.tuner.loop import TooManyFailuresError, run, trial_seed
+from symbolic_nas.tuner.loop import EvaluatorChangedWarning, TooManyFailuresError, run, trial_seed
 from symbolic_nas.tuner.options import SearchOptions
 
 __all__ = [
     "Callback",
+    "EvaluatorChangedWarning",
     "SearchContext",
     "SearchOptions",
     "TooManyFailuresError",

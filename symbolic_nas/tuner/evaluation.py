@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import cloudpickle
+import numpy as np
 import torch
 
 from symbolic_nas.space.codec import Codec, encode
@@ -101,7 +102,9 @@ def normalize_result(value: Any) -> tuple[float, dict[str, Any]]:
     """Reads an evaluator's return value as ``(reward, metrics)``.
 
     A real number is the reward (metrics are then empty); a mapping must hold a
-    ``"reward"`` and is kept whole as the metrics (it must be JSON-able).
+    ``"reward"`` and is kept whole as the metrics (it must be JSON-able). Scalars
+    of torch and numpy (0-d tensors and arrays, ``np.float32(...)``) are
+    converted to Python numbers, at any depth of the metrics.
 
     Raises:
         TypeError: If the value is neither, or the metrics cannot be stored.
@@ -112,6 +115,8 @@ def normalize_result(value: Any) -> tuple[float, dict[str, Any]]:
         (0.5, {})
         >>> normalize_result({"reward": 0.9, "accuracy": 0.9})
         (0.9, {'reward': 0.9, 'accuracy': 0.9})
+        >>> normalize_result({"reward": torch.tensor(0.5), "loss": [torch.tensor(2.0)]})
+        (0.5, {'reward': 0.5, 'loss': [2.0]})
     """
     if isinstance(value, Mapping):
         if "reward" not in value:
@@ -119,18 +124,39 @@ def normalize_result(value: Any) -> tuple[float, dict[str, Any]]:
                 "`evaluate` must return a float or a dict with a 'reward' key, but got a dict "
                 f"with keys {sorted(map(str, value))}"
             )
-        metrics = dict(value)
+        metrics = {key: _plain(item) for key, item in value.items()}
         reward = _as_reward(metrics["reward"])
         metrics["reward"] = reward
         try:
             encode_record(metrics)
         except TypeError as e:
-            raise TypeError(f"`evaluate` must return JSON-able metrics, but its {e}") from None
+            hint = (
+                " (convert tensors with .tolist() or .item())"
+                if "Tensor" in str(e) or "ndarray" in str(e)
+                else ""
+            )
+            raise TypeError(
+                f"`evaluate` must return JSON-able metrics, but its {e}{hint}"
+            ) from None
     else:
         reward, metrics = _as_reward(value), {}
     if not math.isfinite(reward):
         raise ValueError(f"`evaluate` must return a finite reward, but got {reward!r}")
     return reward, metrics
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with torch and numpy scalars (0-d tensors and arrays) made Python numbers."""
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.dim() == 0 else value
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.item() if value.ndim == 0 else value
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_plain(item) for item in value]
+        return tuple(items) if type(value) is tuple else items
+    return value
 
 
 def _as_reward(value: Any) -> float:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import collections
 import hashlib
 import importlib.metadata
+import inspect
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,7 +32,13 @@ from symbolic_nas.storage.records import (
     start_record,
     stop_record,
 )
-from symbolic_nas.storage.rundir import ResumeError, Run, RunInUseError, space_fingerprint
+from symbolic_nas.storage.rundir import (
+    _ADDRESS,
+    ResumeError,
+    Run,
+    RunInUseError,
+    space_fingerprint,
+)
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
@@ -43,10 +51,21 @@ from symbolic_nas.tuner.executors.local import (
 )
 from symbolic_nas.tuner.options import CallbackList, SearchOptions
 
-__all__ = ["ResumeError", "RunInUseError", "TooManyFailuresError", "run", "trial_seed"]
+__all__ = [
+    "EvaluatorChangedWarning",
+    "ResumeError",
+    "RunInUseError",
+    "TooManyFailuresError",
+    "run",
+    "trial_seed",
+]
 
 # Settings a resumed run must share with the run it continues.
 _MUST_MATCH = ("algorithm", "seed", "failure_reward", "evaluator_input")
+
+
+class EvaluatorChangedWarning(UserWarning):
+    """A run was resumed with another evaluator than the one that scored its trials."""
 
 
 class TooManyFailuresError(RuntimeError):
@@ -154,6 +173,7 @@ class _Search:
             "failure_reward": o.failure_reward,
             "evaluator_input": input_of(self.evaluate),
             "evaluator": _qualified_name(self.evaluate),
+            "evaluator_settings": _evaluator_settings(self.evaluate),
             "metadata": o.metadata,
         }
 
@@ -194,6 +214,28 @@ class _Search:
         )
         self._checkpoint(force=True)
 
+    def _check_evaluator(self, old: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+        """Resuming with another evaluator is allowed (e.g. to fix a bug in it), but
+        warned about: the finished trials keep the rewards the old one gave them.
+
+        The config then records the new evaluator, so the warning is given once.
+        """
+        keys = [k for k in ("evaluator", "evaluator_settings") if k in old]
+        changed = [k for k in keys if old[k] != config[k]]
+        if not changed:
+            return old
+        warnings.warn(
+            f"resuming `run_dir` {self.options.run_dir!r} with another evaluator: "
+            + "; ".join(f"{k} was {old[k]!r}, now {config[k]!r}" for k in changed)
+            + ". Its finished trials keep the rewards the old evaluator gave them; use a new "
+            "run_dir to compare all trials under the new one",
+            EvaluatorChangedWarning,
+            stacklevel=2,
+        )
+        updated = {**old, **{k: config[k] for k in ("evaluator", "evaluator_settings")}}
+        self.run_storage.write_config(updated)
+        return updated
+
     def _restore(self, config: dict[str, Any]) -> None:
         run = self.run_storage
         old = run.read_config()
@@ -218,6 +260,7 @@ class _Search:
         history = read_history(records, self.codec)
         if old.get("run_id") is None:  # Format 1 (before run ids): bind it to one now.
             old = run.bind(old, len(records))
+        old = self._check_evaluator(old, config)
         if old.get("num_trials") != config["num_trials"]:
             run.write_config({**old, "num_trials": config["num_trials"]})
         checkpoint = run.load_checkpoint()
@@ -438,6 +481,19 @@ class _Search:
             run_dir=self.options.run_dir,
             algorithm=self.algorithm.name,
         )
+
+
+def _evaluator_settings(fn: Any) -> str | None:
+    """An evaluator object's own ``repr`` (e.g. a ``Trainer``'s hyperparameters), memory
+    addresses masked; None for functions and objects without a ``__repr__`` of their own."""
+    if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn):
+        return None
+    if type(fn).__repr__ is object.__repr__:
+        return None
+    try:
+        return _ADDRESS.sub("0x?", repr(fn))
+    except Exception:  # a broken __repr__ must not stop a search
+        return None
 
 
 def _qualified_name(fn: Any) -> str:
