@@ -12,6 +12,7 @@ import torch
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
+from symbolic_nas.space.annotate import describe_failure
 from symbolic_nas.training import Trainer
 from symbolic_nas.tuner import EvaluatorChangedWarning
 from symbolic_nas.validation import InvalidParameterError
@@ -101,3 +102,42 @@ def test_resuming_with_a_trainer_of_other_settings_warns(tmp_path: Path) -> None
             resume=True,
             **kwargs,
         )
+
+
+class _Net(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.head = torch.nn.Linear(4 * 28 * 28, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x).flatten(1))
+
+
+def _strided(conv: torch.nn.Conv2d) -> torch.nn.Module:
+    return torch.nn.Conv2d(conv.in_channels, conv.out_channels, 3, stride=2, padding=1)
+
+
+def test_a_swap_that_breaks_shapes_names_the_submodules_in_the_trial_error() -> None:
+    space = sn.annotate(_Net(), {"conv": [sn.keep, _strided]})  # no example_inputs
+    trainer = Trainer(epochs=1, max_batches_per_epoch=1)
+    failed = sn.search(
+        space,
+        trainer,
+        algorithm="random",
+        num_trials=6,
+        progress=False,
+        tensorboard=False,
+        max_consecutive_failures=None,
+    )
+    errors = [t.error for t in failed.trials if t.error]
+    assert errors, "the strided candidate was never drawn"
+    assert all("mat1 and mat2" in e for e in errors)
+    assert all("in submodule 'head' (Linear)" in e for e in errors)
+    assert all("'conv' (candidate 1, " in e for e in errors)
+    assert all(t.error is None for t in failed.trials if t.tokens == [0])
+    # Kept-only models and models of spaces with example_inputs are not tracked.
+    model = sn.materialize(space, [0])
+    with pytest.raises(RuntimeError, match="mat1 and mat2") as info:
+        model(torch.zeros(1, 1, 27, 27))
+    assert describe_failure(info.value) is None

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import weakref
 from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 import pyglove as pg
 import torch
 from torch import nn
 
-__all__ = ["Annotated", "annotate", "keep"]
+__all__ = ["Annotated", "annotate", "describe_failure", "keep"]
 
 
 class _Keep:
@@ -82,6 +84,7 @@ class Annotated(pg.Object):
     def build(self, labels: Sequence[str]) -> nn.Module:
         """Deep-copies the base model and swaps in the candidates chosen by ``labels``."""
         model = copy.deepcopy(self.model)
+        swaps: list[tuple[str, int, str]] = []
         for index, (path, label) in enumerate(zip(self.paths, labels)):
             choice = self.choices[index]
             token = list(choice.candidates).index(label)
@@ -90,7 +93,61 @@ class Annotated(pg.Object):
                 continue
             shapes = None if self.shapes is None else self.shapes[index]
             model = _swap(model, path, token, label, candidate, shapes)
+            swaps.append((path, token, label))
+        if self.shapes is None and swaps:
+            _SWAPS[model] = swaps  # for describe_failure, while the model lives
         return model
+
+
+# Materialised models built without recorded shapes -> their swaps (path, token, label).
+_SWAPS: weakref.WeakKeyDictionary[nn.Module, list[tuple[str, int, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def describe_failure(error: BaseException) -> str | None:
+    """Names the submodule and the swaps behind an error raised in the forward of a
+    model materialised from an :func:`annotate` space without ``example_inputs``.
+
+    A swap that does not fit (e.g. a convolution with another stride) often fails
+    only later, in a kept submodule, with a bare shape error such as ``mat1 and
+    mat2 shapes cannot be multiplied``. This reads the error's traceback for the
+    innermost submodule that was running and returns a sentence naming it and
+    every swapped submodule with its candidate; None when the error did not come
+    from such a model.
+
+    Example:
+        >>> import torch, torch.nn as nn, symbolic_nas as sn
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(32, 2))
+        >>> strided = lambda c: nn.Conv2d(1, 2, 3, stride=2, padding=1)
+        >>> space = sn.annotate(net, {"0": [sn.keep, strided]})
+        >>> model = sn.materialize(space, [1])
+        >>> try:
+        ...     model(torch.zeros(1, 1, 4, 4))
+        ... except RuntimeError as e:
+        ...     print(describe_failure(e))  # doctest: +ELLIPSIS
+        in submodule '2' (Linear) of an annotated model whose swapped ... '0' (candidate 1, ...)
+    """
+    modules: list[nn.Module] = []
+    tb: TracebackType | None = error.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("self")
+        if isinstance(candidate, nn.Module):
+            modules.append(candidate)
+        tb = tb.tb_next
+    root = next((m for m in modules if m in _SWAPS), None)
+    if root is None:
+        return None
+    paths = {id(m): name for name, m in root.named_modules()}
+    inner = next((m for m in reversed(modules) if id(m) in paths), root)
+    swapped = ", ".join(
+        f"{p or '<root>'!r} (candidate {t}, {label})" for p, t, label in _SWAPS[root]
+    )
+    return (
+        f"in submodule {paths[id(inner)] or '<root>'!r} ({type(inner).__name__}) of an "
+        f"annotated model whose swapped submodules are {swapped}; pass `example_inputs` "
+        "to sn.annotate to have every swap checked against recorded shapes when it is built"
+    )
 
 
 def _label(candidate: Candidate, index: int) -> str:

@@ -27,6 +27,7 @@ import cloudpickle
 import numpy as np
 import torch
 
+from symbolic_nas.space.annotate import describe_failure
 from symbolic_nas.space.codec import Codec, encode
 from symbolic_nas.space.symbolic import is_symbolized, symbolize
 from symbolic_nas.storage.journal import encode_record
@@ -233,7 +234,8 @@ class Evaluation:
         except TrialTimeout:
             pass
         except Exception as e:  # a failing child must never stop the search
-            outcome.error = f"{type(e).__qualname__}: {e}"
+            where = describe_failure(e)  # a bad annotate swap: name the submodules
+            outcome.error = f"{type(e).__qualname__}: {e}" + (f" ({where})" if where else "")
             outcome.traceback = traceback.format_exc()
             out_of_memory = isinstance(e, torch.cuda.OutOfMemoryError)
         if alarm.fired:  # Also when code caught the interruption and went on.
