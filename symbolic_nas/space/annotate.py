@@ -126,7 +126,7 @@ def describe_failure(error: BaseException) -> str | None:
         ...     model(torch.zeros(1, 1, 4, 4))
         ... except RuntimeError as e:
         ...     print(describe_failure(e))  # doctest: +ELLIPSIS
-        in submodule '2' (Linear) of an annotated model whose swapped ... '0' (candidate 1, ...)
+        in submodule '2' (Linear) of an annotated...'0' (candidate 1, ...); pass `example_inputs`...
     """
     modules: list[nn.Module] = []
     tb: TracebackType | None = error.__traceback__
