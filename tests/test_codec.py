@@ -117,7 +117,7 @@ def test_float_bins_linear_log_and_custom():
     np.testing.assert_allclose(log.values, [1e-4, 1e-3, 1e-2, 1e-1])
     assert rlog.values[0] == pytest.approx(0.1) and rlog.values[-1] == pytest.approx(0.9)
     assert np.diff(rlog.values)[0] > np.diff(rlog.values)[1]  # dense near the top
-    assert codec.space_size is None
+    assert codec.space_size == math.inf
     tokens = [9, 1, 2]
     assert codec.materialize(tokens) == {"lin": 1.0, "log": pytest.approx(1e-3), "rlog": 0.9}
     dna = codec.from_tokens(tokens)

@@ -66,7 +66,7 @@ def _plain(value):
 @given(spaces)
 def test_round_trip_masks_and_materialize_agree_with_pyglove(space):
     codec = sn.encode(space)
-    assume(codec.space_size is not None and codec.space_size <= MAX_SIZE)
+    assume(codec.space_size <= MAX_SIZE)
     event(f"decisions: {min(codec.num_decisions, 8)}{'+' if codec.num_decisions >= 8 else ''}")
     all_dna = list(codec.spec.iter_dna())
     assert len(all_dna) == codec.space_size

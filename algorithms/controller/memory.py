@@ -76,7 +76,8 @@ class RewardMemory:
     has seen everything is not stuck re-sampling).
 
     Args:
-        space_size: Number of architectures of the space, or None when infinite.
+        space_size: Number of architectures of the space; ``math.inf`` (or None)
+            when infinite.
 
     Example:
         >>> from symbolic_nas.algorithms.controller import RewardMemory
@@ -89,7 +90,7 @@ class RewardMemory:
         True
     """
 
-    def __init__(self, space_size: int | None):
+    def __init__(self, space_size: int | float | None):
         self.space_size = space_size
         self._entries: dict[tuple[int, ...], list[float]] = {}  # tokens -> [total, count]
 

@@ -159,10 +159,18 @@ class Codec:
         return len(self.decisions)
 
     @property
-    def space_size(self) -> int | None:
-        """Number of distinct DNA of the space, or None when it holds a float."""
+    def space_size(self) -> int | float:
+        """Number of distinct DNA of the space, or ``math.inf`` when it holds a float.
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> sn.encode({"k": sn.oneof([3, 5]), "n": sn.intv(1, 4)}).space_size
+            8
+            >>> sn.encode({"lr": sn.floatv(1e-4, 1e-1, scale="log")}).space_size
+            inf
+        """
         size = self.spec.space_size
-        return None if size < 0 else int(size)
+        return math.inf if size < 0 else int(size)
 
     @property
     def max_length(self) -> int:

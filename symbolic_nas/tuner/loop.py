@@ -13,6 +13,7 @@ import collections
 import hashlib
 import importlib.metadata
 import inspect
+import math
 import os
 import time
 import warnings
@@ -165,7 +166,9 @@ class _Search:
             "space": {
                 "fingerprint": self.fingerprint,
                 "num_decisions": self.codec.num_decisions,
-                "space_size": self.codec.space_size,
+                "space_size": (
+                    "infinite" if math.isinf(self.codec.space_size) else self.codec.space_size
+                ),
             },
             "algorithm": self.algorithm.name,
             "seed": o.seed,
