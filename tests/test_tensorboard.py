@@ -169,11 +169,18 @@ def test_hparams_experiment_lists_every_decision_with_its_domain(logged, codec):
     logdir, _ = logged
     experiment = _experiment(logdir)
     infos = {info.name: info for info in experiment.hparam_infos}
-    assert list(infos) == [d.name for d in codec.decisions]
-    for d in codec.decisions:
+    strings = [d for d in codec.decisions if d.kind != "float"]
+    (lr,) = (d for d in codec.decisions if d.kind == "float")
+    assert list(infos) == [d.name for d in strings] + [lr.name, f"log10({lr.name})"]
+    for d in strings:
         info = infos[d.name]
         assert info.type == api_pb2.DATA_TYPE_STRING
         assert [v.string_value for v in info.domain_discrete.values] == [*d.labels, INACTIVE]
+    # A float is a number in its interval, and a log-scaled one also its log10.
+    for name, interval in [(lr.name, (1e-4, 1e-1)), (f"log10({lr.name})", (-4, -1))]:
+        assert infos[name].type == api_pb2.DATA_TYPE_FLOAT64
+        bounds = (infos[name].domain_interval.min_value, infos[name].domain_interval.max_value)
+        assert bounds == pytest.approx(interval)
     metrics = [(m.name.tag, m.display_name) for m in experiment.metric_infos]
     assert metrics == [  # numeric metrics only ("note" is text)
         ("trial/reward", "reward"),
@@ -189,8 +196,14 @@ def test_one_session_per_trial_with_labels_metrics_status_and_text(logged, codec
     for trial in context.trials:
         accumulator, start, end = _session(os.path.join(logdir, trial_run(trial.id)))
         labels = codec.labels(trial.tokens)
-        expected = {d.name: labels.get(d.name, INACTIVE) for d in codec.decisions}
-        assert {k: v.string_value for k, v in start.hparams.items()} == expected
+        expected: dict[str, object] = {
+            d.name: labels.get(d.name, INACTIVE) for d in codec.decisions if d.kind != "float"
+        }
+        lr = codec.materialize(trial.tokens)["lr"]
+        expected.update({"lr": pytest.approx(lr), "log10(lr)": pytest.approx(math.log10(lr))})
+        got = {k: v.WhichOneof("kind") for k, v in start.hparams.items()}
+        assert got == {k: "number_value" if "lr" in k else "string_value" for k in expected}
+        assert {k: getattr(v, got[k]) for k, v in start.hparams.items()} == expected
         saw_inactive |= INACTIVE in expected.values()
         assert start.group_name == trial_run(trial.id)
         text = accumulator.Tensors("trial/architecture")[0].tensor_proto.string_val[0].decode()
@@ -256,7 +269,7 @@ def test_all_failed_search_still_describes_the_experiment(tmp_path, codec):
     fake_search([TensorBoardCallback(tmp_path)], codec=codec, num_trials=3, fail_every=1)
     experiment = _experiment(str(tmp_path))
     assert [m.name.tag for m in experiment.metric_infos] == ["trial/reward"]
-    assert len(experiment.hparam_infos) == codec.num_decisions
+    assert len(experiment.hparam_infos) == codec.num_decisions + 1  # log10(lr) too
 
 
 def test_inactive_placeholder_never_collides_with_a_label(tmp_path):

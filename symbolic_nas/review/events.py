@@ -255,11 +255,15 @@ def experiment_value(
     metrics: Mapping[str, str],
     *,
     time_created_secs: float,
+    intervals: Mapping[str, tuple[float, float]] | None = None,
 ) -> summary_pb2.Summary.Value:
-    """The HParams experiment: string hparams with discrete domains, and metric tags.
+    """The HParams experiment: string hparams with discrete domains, numeric hparams
+    with intervals, and metric tags.
 
     Args:
         hparams: Each hparam's name and its domain (kept in the given order).
+        intervals: Each numeric (float) hparam's name and its ``(min, max)``,
+            shown after the string hparams.
         metrics: The scalar tag of each metric in the session runs and the name
             the dashboard shows for it.
         time_created_secs: The experiment's creation time.
@@ -280,6 +284,14 @@ def experiment_value(
                 ),
             )
             for name, domain in hparams.items()
+        ]
+        + [
+            api_pb2.HParamInfo(
+                name=name,
+                type=api_pb2.DATA_TYPE_FLOAT64,
+                domain_interval=api_pb2.Interval(min_value=low, max_value=high),
+            )
+            for name, (low, high) in (intervals or {}).items()
         ],
         metric_infos=[
             api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=display_name)
@@ -342,17 +354,26 @@ class SessionStartEncoder:
         return entry
 
     def value(
-        self, choices: Sequence[int], *, group_name: str, start_time_secs: float
+        self,
+        choices: Sequence[int],
+        *,
+        group_name: str,
+        start_time_secs: float,
+        numbers: Mapping[str, float] | None = None,
     ) -> summary_pb2.Summary.Value:
-        """The session start whose hparam ``i`` takes ``domains[i][choices[i]]``."""
+        """The session start whose hparam ``i`` takes ``domains[i][choices[i]]``, and
+        each numeric hparam in ``numbers`` its value."""
         if len(choices) != len(self._names):
             raise ValueError(
                 f"`choices` must hold one index per hparam ({len(self._names)}), "
                 f"but got {len(choices)}"
             )
-        tail = plugin_data_pb2.SessionStartInfo(
+        info = plugin_data_pb2.SessionStartInfo(
             group_name=group_name, start_time_secs=start_time_secs
-        ).SerializeToString()
+        )
+        for name, number in (numbers or {}).items():
+            info.hparams[name].number_value = number
+        tail = info.SerializeToString()
         data = plugin_data_pb2.HParamsPluginData(version=hparams_metadata.PLUGIN_DATA_VERSION)
         data.session_start_info.MergeFromString(
             b"".join([self._entry(i, j) for i, j in enumerate(choices)]) + tail

@@ -9,10 +9,13 @@
   ``search/trial_seconds`` and every key of ``algorithm.stats()`` as
   ``algorithm/<key>``; the text ``search/best_architecture`` whenever the best
   reward improves; and the HParams experiment (every decision of the space as a
-  string hparam whose domain is its labels plus :data:`INACTIVE`, and the metric tags);
+  string hparam whose domain is its labels plus :data:`INACTIVE`, except floats:
+  a number in the placeholder's interval, and for a log-scaled float also its
+  ``log10(<name>)``, see :func:`log10_hparam`; and the metric tags);
 - one run per trial, ``trials/<id>`` (ids zero-padded to five digits): the HParams
   session (the label of every decision, :data:`INACTIVE` for decisions the trial
-  does not use; status success or failure), the scalars ``trial/reward`` and
+  does not use, floats as numbers, left unset when inactive; status success or
+  failure), the scalars ``trial/reward`` and
   ``trial/<metric>`` for every numeric metric (at step = trial id, so the scalars
   dashboard plots them against the trial id), and the text ``trial/architecture``
   (decisions, tokens, reward or error).
@@ -53,6 +56,7 @@ from symbolic_nas.review.events import (
     write_event_file,
 )
 from symbolic_nas.space.codec import Codec
+from symbolic_nas.space.decisions import FLOAT
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validate_params
@@ -101,6 +105,20 @@ def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def log10_hparam(name: str) -> str:
+    """The HParams name of the log10 column of a log-scaled float decision ``name``.
+
+    TensorBoard's HParams dashboard starts every numeric axis linear (the scale is
+    a per-column option of the view, not part of the logged experiment), so a
+    log-scaled float is shown twice: its value, and its log10 on a linear axis.
+
+    Example:
+        >>> log10_hparam("lr")
+        'log10(lr)'
+    """
+    return f"log10({name})"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -111,8 +129,18 @@ class _SpaceTables:
     def __init__(self, codec: Codec):
         self.codec = codec
         decisions = codec.decisions
-        inactive = [INACTIVE_FALLBACK if INACTIVE in d.labels else INACTIVE for d in decisions]
-        self.domains = {d.name: [*d.labels, i] for d, i in zip(decisions, inactive)}
+        # Floats are numeric hparams (an interval; unset when inactive); the rest strings.
+        self.strings = [d.index for d in decisions if d.kind != FLOAT]
+        self.floats = [d for d in decisions if d.kind == FLOAT]
+        strings = [decisions[i] for i in self.strings]
+        inactive = [INACTIVE_FALLBACK if INACTIVE in d.labels else INACTIVE for d in strings]
+        self.domains = {d.name: [*d.labels, i] for d, i in zip(strings, inactive)}
+        self.intervals: dict[str, tuple[float, float]] = {}
+        for d in self.floats:
+            low, high = float(d.low), float(d.high)  # type: ignore[arg-type]
+            self.intervals[d.name] = (low, high)
+            if d.scale == "log":  # TensorBoard's axes start linear: a log10 column too
+                self.intervals[log10_hparam(d.name)] = (math.log10(low), math.log10(high))
         self.inactive_choices = [len(d.labels) for d in decisions]
         self.rows = [
             [f"| {_cell(d.name)} | {_cell(label)} |" for label in d.labels] for d in decisions
@@ -132,7 +160,21 @@ class _SpaceTables:
         if not isinstance(trace, str):
             for d, t in zip(trace, tokens):
                 choices[d] = t
-        return choices
+        return [choices[d] for d in self.strings]
+
+    def numbers(self, trace: list[int] | str, tokens: Sequence[int]) -> dict[str, float]:
+        """The value of each active float decision (and its log10 for log-scaled ones)."""
+        if isinstance(trace, str) or not self.floats:
+            return {}
+        chosen = dict(zip(trace, tokens))
+        out: dict[str, float] = {}
+        for d in self.floats:
+            if d.index in chosen:
+                value = float(d.values[chosen[d.index]])
+                out[d.name] = value
+                if d.scale == "log":
+                    out[log10_hparam(d.name)] = math.log10(value)
+        return out
 
     def markdown(self, trial: Trial, trace: list[int] | str) -> str:
         head = f"**trial {trial.id}**: {trial.status}"
@@ -357,7 +399,12 @@ class TensorBoardCallback(Callback):
             found = numeric_metrics(completed.metrics) if completed is not None else {}
             self._metric_names = list(dict.fromkeys(["reward", *found]))
         metrics = {TRIAL_PREFIX + name: name for name in self._metric_names}
-        value = experiment_value(self._tables.domains, metrics, time_created_secs=self._start_time)
+        value = experiment_value(
+            self._tables.domains,
+            metrics,
+            time_created_secs=self._start_time,
+            intervals=self._tables.intervals,
+        )
         self._require_started().write([value], step=0)
         self._experiment_written = True
 
@@ -372,8 +419,11 @@ class TensorBoardCallback(Callback):
         scalars = {TRIAL_PREFIX + name: value for name, value in scalars.items()}
         status = SUCCESS if trial.status == TrialStatus.COMPLETED else FAILURE
         choices = tables.choices(trace, trial.tokens)
+        numbers = tables.numbers(trace, trial.tokens)
         values = [
-            tables.encoder.value(choices, group_name=run_name, start_time_secs=started),
+            tables.encoder.value(
+                choices, group_name=run_name, start_time_secs=started, numbers=numbers
+            ),
             text_value(TRIAL_PREFIX + "architecture", markdown),
             session_end_value(status, end_time_secs=ended),
         ]
