@@ -7,6 +7,7 @@ read from the page's DOM, and its screenshot kept as an artefact (the test's tmp
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -132,8 +133,15 @@ def experiment(server) -> dict:
 
 def test_hparams_api_lists_every_trial_with_its_decisions_and_metrics(search, server, experiment):
     _, codec, context = search
-    domains = {h["name"]: h["domainDiscrete"] for h in experiment["hparamInfos"]}
-    assert domains == {d.name: [*d.labels, INACTIVE] for d in codec.decisions}
+    strings = [d for d in codec.decisions if d.kind != "float"]
+    domains = {h["name"]: h.get("domainDiscrete") for h in experiment["hparamInfos"]}
+    assert domains == {
+        **{d.name: [*d.labels, INACTIVE] for d in strings},
+        "lr": None,  # a float: a number in its interval, and its log10
+        "log10(lr)": None,
+    }
+    intervals = {h["name"]: h.get("domainInterval") for h in experiment["hparamInfos"]}
+    assert intervals["log10(lr)"] == {"minValue": pytest.approx(-4), "maxValue": -1}
     metrics = [m["name"] for m in experiment["metricInfos"]]
     assert [m["tag"] for m in metrics] == ["trial/reward", "trial/accuracy", "trial/params"]
     shown = [m["displayName"] for m in experiment["metricInfos"]]
@@ -156,7 +164,12 @@ def test_hparams_api_lists_every_trial_with_its_decisions_and_metrics(search, se
     for trial in context.trials:
         group = groups[trial_run(trial.id)]
         labels = codec.labels(trial.tokens)
-        assert group["hparams"] == {d.name: labels.get(d.name, INACTIVE) for d in codec.decisions}
+        lr = codec.materialize(trial.tokens)["lr"]
+        assert group["hparams"] == {
+            **{d.name: labels.get(d.name, INACTIVE) for d in strings},
+            "lr": pytest.approx(lr),
+            "log10(lr)": pytest.approx(math.log10(lr)),
+        }
         (session,) = group["sessions"]
         values = {m["name"]["tag"]: m["value"] for m in session.get("metricValues", [])}
         if trial.status == TrialStatus.COMPLETED:
