@@ -3,7 +3,6 @@ and for the Trainer's check of the model's output width (item 7)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,17 +10,8 @@ import torch
 from torch import nn
 
 import symbolic_nas as sn
-from symbolic_nas.training import Trainer
-from symbolic_nas.training.trainer import TRIAL_HPARAMS
+from symbolic_nas.training import TRIAL_HPARAMS, Trainer
 from symbolic_nas.validation import InvalidParameterError
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _data() -> tuple[Any, ...]:

@@ -7,6 +7,6 @@ Example:
 """
 
 from symbolic_nas.training.rewards import final_accuracy, zoph_le_reward
-from symbolic_nas.training.trainer import NonFiniteLossError, Trainer
+from symbolic_nas.training.trainer import TRIAL_HPARAMS, NonFiniteLossError, Trainer
 
-__all__ = ["NonFiniteLossError", "Trainer", "final_accuracy", "zoph_le_reward"]
+__all__ = ["TRIAL_HPARAMS", "NonFiniteLossError", "Trainer", "final_accuracy", "zoph_le_reward"]
