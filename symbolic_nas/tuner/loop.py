@@ -491,8 +491,8 @@ def _evaluator_settings(fn: Any) -> str | None:
     addresses masked; None for functions and objects without a ``__repr__`` of their own."""
     if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn):
         return None
-    if type(fn).__repr__ is object.__repr__:
-        return None
+    if "__repr__" not in {name for cls in type(fn).__mro__[:-1] for name in vars(cls)}:
+        return None  # object's own repr: only the address
     try:
         return _ADDRESS.sub("0x?", repr(fn))
     except Exception:  # a broken __repr__ must not stop a search
