@@ -263,8 +263,12 @@ def test_the_hparams_page_shows_each_trial_with_its_decisions_and_metrics(
     assert [row["Trial ID"] for row in shown] == sorted(by_id)
     for row in shown:
         trial = by_id[row["Trial ID"]]
-        labels = codec.labels(trial.tokens)
-        assert [row[name] for name in hparams] == [labels.get(n, INACTIVE) for n in hparams]
+        labels: dict[str, object] = dict(codec.labels(trial.tokens))
+        lr = codec.materialize(trial.tokens)["lr"]  # floats are numbers (4 decimals)
+        numbers = {"lr": lr, "log10(lr)": math.log10(lr)}
+        labels.update({n: pytest.approx(v, abs=1e-4) for n, v in numbers.items()})
+        cells = [float(row[n]) if "lr" in n else row[n] for n in hparams]
+        assert cells == [labels.get(n, INACTIVE) for n in hparams]
         if trial.status == TrialStatus.COMPLETED:
             assert float(row["reward"]) == pytest.approx(trial.reward, rel=1e-4)
             assert float(row["accuracy"]) == pytest.approx(trial.metrics["accuracy"], rel=1e-4)
