@@ -207,7 +207,7 @@ def test_registry_lookup_and_errors(monkeypatch):
         ValueError, match=r"`algorithm` must be one of \[.*'random'.*\], but got 'x'"
     ):
         algorithms.get("x")
-    with pytest.raises(TypeError, match=r"unexpected keyword argument 'population'"):
+    with pytest.raises(TypeError, match=r"among \['population_size'.*but got 'population'"):
         algorithms.get("evolution", population=3)
 
     @algorithms.register("test_only_recorder")
