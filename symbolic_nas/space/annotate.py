@@ -254,7 +254,7 @@ def _check_candidates(selector: Any, candidates: Any) -> tuple[list[Candidate], 
 
 def annotate(
     model: nn.Module,
-    rules: Mapping[Selector, Sequence[Candidate]],
+    rules: Mapping[Selector, Sequence[Candidate] | Mapping[str, Candidate]],
     *,
     example_inputs: Any = None,
 ) -> Annotated:
