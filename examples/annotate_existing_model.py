@@ -47,7 +47,8 @@ def main() -> None:
         net,
         {
             "layer*.0": [sn.keep, wider_kernel, depthwise_separable],
-            nn.Linear: [sn.keep, lambda fc: nn.Sequential(nn.Dropout(0.2), fc)],
+            # A dict names the choices (labels in reports and TensorBoard).
+            nn.Linear: {"plain": sn.keep, "dropout": lambda fc: nn.Sequential(nn.Dropout(0.2), fc)},
         },
         example_inputs=torch.zeros(1, 1, 28, 28),  # checks every swap against recorded shapes
     )

@@ -337,7 +337,8 @@ def resume(run_dir: str, num_trials: int | None, **common: Any) -> None:
 
 
 def format_report(run_dir: str, *, top: int = 5) -> str:
-    """A text report of a run directory: progress, the top trials, the failures.
+    """A text report of a run directory: progress, the top trials (each with the
+    label of every choice it made, ``name=label``), the failures.
 
     Reads only the config and the journal (the space need not be importable).
     """
@@ -347,7 +348,13 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
 
     run = Run(run_dir)
     config = run.read_config()
-    history = read_history(run.read_journal())
+    journal = run.read_journal()
+    history = read_history(journal)
+    labels = {
+        int(r["trial"]["id"]): r["labels"]
+        for r in journal
+        if r.get("event") == "end" and isinstance(r.get("labels"), dict)
+    }
     result = SearchResult(sorted(history.finished.values(), key=lambda t: t.id))
     lines = [
         f"run {run_dir}: algorithm {config.get('algorithm')}, seed {config.get('seed')}, "
@@ -359,7 +366,7 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
     ranked = result.top(top)
     if ranked:
         names = _metric_columns(ranked)
-        header = ["rank", "trial", "reward", *names, "trial_seconds", "tokens"]
+        header = ["rank", "trial", "reward", *names, "trial_seconds", "choices"]
         rows = [
             [
                 str(rank),
@@ -367,7 +374,7 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
                 f"{t.reward:.4f}",
                 *(_cell(t.metrics.get(n)) for n in names),
                 _cell(t.duration),
-                " ".join(map(str, t.tokens)),
+                _choices(labels.get(t.id), t.tokens),
             ]
             for rank, t in enumerate(ranked, 1)
         ]
@@ -381,6 +388,13 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
             shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
             lines.append(f"  {len(ids)} x {error}  (trials {shown})")
     return "\n".join(lines)
+
+
+def _choices(labels: dict[str, str] | None, tokens: list[int]) -> str:
+    """``name=label`` of each decision (journals of earlier versions: the tokens)."""
+    if labels is None:
+        return "tokens " + " ".join(map(str, tokens))
+    return " ".join(f"{name}={label}" for name, label in labels.items())
 
 
 def _metric_columns(trials: list[Any], limit: int = 4) -> list[str]:

@@ -25,7 +25,8 @@ def test_decisions_of_a_conditional_space():
         "[=0/2].blocks[0].act",
         "[=1/2].blocks[1].kernel",
     ]
-    assert d[0].name == "<root>" and d[0].labels == ("0:Net", "1:Net")
+    assert d[0].name == "<root>" and d[0].labels == ("Net(width=16)", "Net(width=32)")
+    assert [x.name for x in d[1:]] == ["blocks[0].kernel", "blocks[0].act", "blocks[1].kernel"]
     assert [(x.parent, x.parent_value) for x in d] == [(None, None), (0, 0), (0, 0), (0, 1)]
     assert [x.vocab_size for x in d] == [2, 2, 2, 3]
     assert d[2].values == ("relu", "gelu")
@@ -195,9 +196,9 @@ def test_trace_and_decode():
     codec = sn.encode(issue_space())
     assert codec.trace([0, 1, 1]) == [0, 1, 2]
     assert codec.decode([0, 1, 1]) == {
-        "<root>": "0:Net",
-        "[=0/2].blocks[0].kernel": 5,
-        "[=0/2].blocks[0].act": "gelu",
+        "<root>": "Net(width=16)",
+        "blocks[0].kernel": 5,
+        "blocks[0].act": "gelu",
     }
 
 
@@ -206,7 +207,7 @@ def test_trace_and_decode():
     [
         ([2], r"token at position 0 must be in \[0, 2\) for decision '<root>', but got 2"),
         ([1, -1], r"token at position 1 must be in \[0, 3\).*but got -1"),
-        ([0, 1], r"token sequence too short: got 2 tokens, but decision '\[=0/2\]"),
+        ([0, 1], r"token sequence too short: got 2 tokens, but decision 'blocks\[0\]\.act'"),
         ([1, 2, 0], r"token sequence too long: the space ends after 2 tokens, but got 3"),
         ([1, 1.0], r"token at position 1 must be an int, but got 1.0"),
         ([], r"token sequence too short: got 0 tokens"),

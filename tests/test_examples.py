@@ -55,17 +55,17 @@ def _quickstart_parameters(tokens: list[int]) -> tuple[int, dict[str, object]]:
     if tokens[0] == 0:  # Net([Block(1, 16, k, act)], 16)
         kernel, act = (3, 5)[tokens[1]], ("relu", "gelu")[tokens[2]]
         conv = 16 * kernel * kernel + 16
-        choices = {"<root>": "0:Net", "[=0/2].blocks[0].kernel": kernel}
-        return conv + 16 * 10 + 10, {**choices, "[=0/2].blocks[0].act": act}
+        choices = {"<root>": "Net(width=16)", "blocks[0].kernel": kernel}
+        return conv + 16 * 10 + 10, {**choices, "blocks[0].act": act}
     kernel = (3, 5, 7)[tokens[1]]  # Net([Block(1, 16, 3), Block(16, 32, k)], 32)
     convs = (16 * 9 + 16) + (32 * 16 * kernel * kernel + 32)
-    return convs + 32 * 10 + 10, {"<root>": "1:Net", "[=1/2].blocks[1].kernel": kernel}
+    return convs + 32 * 10 + 10, {"<root>": "Net(width=32)", "blocks[1].kernel": kernel}
 
 
 def test_quickstart_example_prints_its_space_and_correct_models():
     out = run_example("quickstart.py")
     assert "space: 4 decisions, 7 architectures\n" in out
-    assert "  [3] [=1/2].blocks[1].kernel: ['3', '5', '7']  (active when decision 0 = 1)" in out
+    assert "  [3] blocks[1].kernel: ['3', '5', '7']  (active when decision 0 = 1)" in out
     models = QUICKSTART_LINE.findall(out)
     assert len(models) == 3, out
     for tokens, params, decoded in models:
@@ -77,9 +77,9 @@ def test_quickstart_example_prints_its_space_and_correct_models():
 def test_annotation_example_swaps_submodules_and_keeps_weights():
     out = run_example("annotate_existing_model.py")
     assert out.startswith(
-        "decision 'layer1.0': ['keep', '1:wider_kernel', '2:depthwise_separable']\n"
-        "decision 'layer2.0': ['keep', '1:wider_kernel', '2:depthwise_separable']\n"
-        "decision 'head': ['keep', '1:<lambda>']\n"
+        "decision 'layer1.0': ['keep', 'wider_kernel', 'depthwise_separable']\n"
+        "decision 'layer2.0': ['keep', 'wider_kernel', 'depthwise_separable']\n"
+        "decision 'head': ['plain', 'dropout']\n"
     ), out
     models = re.findall(r"^(\{.*\}) -> output (\(.*\)), stem weights kept: (\w+)$", out, re.M)
     assert len(models) == 3, out

@@ -28,7 +28,11 @@ def test_intv_is_inclusive_on_both_ends():
     ("make", "pattern"),
     [
         (lambda: sn.oneof([]), r"`candidates` of oneof must be a non-empty list, but got \[\]"),
-        (lambda: sn.oneof("abc"), r"`candidates` of oneof must be a list of values, but got 'abc'"),
+        (
+            lambda: sn.oneof("abc"),
+            r"`candidates` of oneof must be a list of values or a dict from names to values, "
+            r"but got 'abc'",
+        ),
         (
             lambda: sn.manyof(4, [1, 2, 3]),
             r"`k` of manyof must be <= the number of candidates \(3\)",

@@ -132,5 +132,7 @@ def test_an_old_journal_reads_back_with_enum_statuses():
         EventKind.START, EventKind.LOST, EventKind.START, EventKind.END, EventKind.PROPOSE,
         EventKind.STOP,
     ]  # fmt: skip
-    # A trial written back is the old record again.
-    assert end_record(second, None) == storage.read()[8]
+    # A trial written back is the old record again (plus its choices' labels).
+    written = end_record(second, None)
+    assert written.pop("labels") == {"a": "0", "b": "1"}
+    assert written == storage.read()[8]

@@ -1,8 +1,12 @@
 """``annotate``: turn an already-built ``nn.Module`` into a search space.
 
 Each submodule matched by a rule becomes one decision among the rule's
-candidates: ``sn.keep`` (the submodule as it is, with its trained weights) or a
-callable ``original_module -> nn.Module``. Materialising deep-copies the base
+candidates: ``sn.keep`` (the submodule as it is, with its trained weights), a
+module class or a ``functools.partial`` of one (called with no further
+arguments: ``nn.GELU``, ``partial(nn.Dropout, 0.2)``), or any other callable
+``original_module -> nn.Module`` (a ``partial`` of a function included). Give
+the candidates as a dict to name them; unnamed ones get a readable label
+(:func:`candidate_label`). Materialising deep-copies the base
 model and swaps in the chosen candidates; the base model is never modified.
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -19,7 +24,7 @@ import pyglove as pg
 import torch
 from torch import nn
 
-__all__ = ["Annotated", "annotate", "describe_failure", "keep"]
+__all__ = ["Annotated", "annotate", "candidate_label", "describe_failure", "keep"]
 
 
 class _Keep:
@@ -43,7 +48,21 @@ keep = _Keep()
 """Candidate meaning "leave this submodule as it is" (``sn.keep``)."""
 
 Selector = type | str | Callable[[str, nn.Module], bool]
-Candidate = Any  # sn.keep or Callable[[nn.Module], nn.Module]
+Candidate = Any  # sn.keep, a module class or Callable[[nn.Module], nn.Module]
+
+# Constructor arguments a label shows when they tell a candidate from the original.
+_LABEL_ATTRIBUTES = {
+    "out_channels": "out",
+    "out_features": "out",
+    "kernel_size": "k",
+    "stride": "s",
+    "padding": "p",
+    "dilation": "d",
+    "groups": "g",
+    "p": "p",
+    "negative_slope": "slope",
+    "num_heads": "heads",
+}
 
 _CHECKED_ATTRIBUTES = (
     "in_channels",
@@ -76,22 +95,24 @@ class Annotated(pg.Object):
     ) -> str:
         del compact, verbose, root_indent, kwargs
         parts = ", ".join(
-            f"{p or '<root>'}: {pg.format(list(c.candidates), compact=True)}"
+            f"{p or '<root>'}: {pg.format(_labels(c), compact=True)}"
             for p, c in zip(self.paths, self.choices)
         )
         return f"annotate({type(self.model).__name__}, {{{parts}}})"
 
-    def build(self, labels: Sequence[str]) -> nn.Module:
-        """Deep-copies the base model and swaps in the candidates chosen by ``labels``."""
+    def build(self, keys: Sequence[str]) -> nn.Module:
+        """Deep-copies the base model and swaps in the candidates chosen by ``keys``
+        (the values of :attr:`choices`)."""
         model = copy.deepcopy(self.model)
         swaps: list[tuple[str, int, str]] = []
-        for index, (path, label) in enumerate(zip(self.paths, labels)):
+        for index, (path, key) in enumerate(zip(self.paths, keys)):
             choice = self.choices[index]
-            token = list(choice.candidates).index(label)
+            token = list(choice.candidates).index(key)
             candidate = self.candidates[index][token]
             if candidate is keep:
                 continue
             shapes = None if self.shapes is None else self.shapes[index]
+            label = _labels(choice)[token]
             model = _swap(model, path, token, label, candidate, shapes)
             swaps.append((path, token, label))
         if self.shapes is None and swaps:
@@ -150,11 +171,90 @@ def describe_failure(error: BaseException) -> str | None:
     )
 
 
+def _labels(choice: pg.hyper.OneOf) -> list[str]:
+    """The display labels of an annotate choice (its keys when it has none)."""
+    hints = choice.hints if isinstance(choice.hints, dict) else {}
+    return list(hints.get("labels") or choice.candidates)
+
+
 def _label(candidate: Candidate, index: int) -> str:
+    """The label of earlier versions: the key of a choice (the fingerprint hashes it)."""
     if candidate is keep:
         return "keep"
     name = getattr(candidate, "__name__", None)
     return f"{index}:{name or type(candidate).__name__}"
+
+
+def _unique(labels: list[str]) -> list[str]:
+    if len(set(labels)) < len(labels):
+        return [f"{i}:{label}" for i, label in enumerate(labels)]
+    return labels
+
+
+def _is_class_factory(candidate: Candidate) -> bool:
+    """Whether ``candidate`` is called with no arguments (a class, or a partial of one)."""
+    if isinstance(candidate, functools.partial):
+        return isinstance(candidate.func, type)
+    return isinstance(candidate, type)
+
+
+def _build(candidate: Candidate, original: nn.Module) -> Any:
+    return candidate() if _is_class_factory(candidate) else candidate(original)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+        value = value[0]  # (5, 5) -> 5
+    return repr(value)
+
+
+def _described(module: nn.Module, original: nn.Module | None) -> str:
+    """``Conv2d(k=5)``: the class, plus the arguments that differ from ``original``."""
+    name = type(module).__name__
+    if original is None or type(original) is not type(module):
+        return name
+    diffs = [
+        f"{short}={_short(getattr(module, attr))}"
+        for attr, short in _LABEL_ATTRIBUTES.items()
+        if hasattr(module, attr)
+        and hasattr(original, attr)
+        and getattr(module, attr) != getattr(original, attr)
+    ]
+    return f"{name}({', '.join(diffs)})" if diffs else name
+
+
+def candidate_label(candidate: Candidate, original: nn.Module | None = None) -> str:
+    """A readable default label of an annotate candidate.
+
+    ``sn.keep`` is ``"keep"``, a class its name, a named function its name, a
+    ``functools.partial`` its function's label with its arguments. A lambda is
+    built once on a copy of ``original`` (when given) and labelled by what it
+    returns: the class plus the arguments that differ from ``original``.
+
+    Example:
+        >>> import functools, torch.nn as nn, symbolic_nas as sn
+        >>> conv = nn.Conv2d(8, 8, 3, padding=1)
+        >>> [candidate_label(c, conv) for c in (sn.keep, nn.GELU,
+        ...     functools.partial(nn.Dropout, 0.2), lambda c: nn.Conv2d(8, 8, 5, padding=2))]
+        ['keep', 'GELU', 'Dropout(0.2)', 'Conv2d(k=5, p=2)']
+    """
+    if candidate is keep:
+        return "keep"
+    if isinstance(candidate, functools.partial):
+        args = [repr(a) for a in candidate.args]
+        args += [f"{k}={v!r}" for k, v in candidate.keywords.items()]
+        return f"{candidate_label(candidate.func)}({', '.join(args)})"
+    name = getattr(candidate, "__name__", None)
+    if name and name != "<lambda>":
+        return str(name)
+    if name == "<lambda>" and original is not None:
+        try:
+            built = candidate(copy.deepcopy(original))
+        except Exception:
+            built = None
+        if isinstance(built, nn.Module):
+            return _described(built, original)
+    return "lambda" if name else type(candidate).__name__
 
 
 def _matches(selector: Selector, name: str, module: nn.Module) -> bool:
@@ -174,29 +274,44 @@ def _check_selector(selector: Any) -> None:
     )
 
 
-def _check_candidates(selector: Any, candidates: Any) -> list[Candidate]:
-    if isinstance(candidates, (Mapping, str, bytes)):
+def _check_candidates(selector: Any, candidates: Any) -> tuple[list[Candidate], list[str] | None]:
+    """The rule's candidates and their names (None when given as a list)."""
+    if isinstance(candidates, (str, bytes)):
         raise TypeError(
-            f"the candidates of rule {selector!r} must be a list of sn.keep or callables, "
-            f"but got {candidates!r}"
+            f"the candidates of rule {selector!r} must be a list or a dict of sn.keep, "
+            f"module classes or callables, but got {candidates!r}"
         )
-    values = list(candidates) if isinstance(candidates, Sequence) else None
+    names = None
+    if isinstance(candidates, Mapping):
+        names = list(candidates)
+        for n in names:
+            if not isinstance(n, str) or not n:
+                raise TypeError(
+                    f"each name of the candidates of rule {selector!r} must be a non-empty "
+                    f"str, but got {n!r}"
+                )
+        values: list[Candidate] | None = list(candidates.values())
+    else:
+        values = list(candidates) if isinstance(candidates, Sequence) else None
     if not values:
         raise ValueError(
             f"the candidates of rule {selector!r} must be a non-empty list, but got {candidates!r}"
         )
     for value in values:
-        if value is not keep and (not callable(value) or isinstance(value, (nn.Module, type))):
+        is_class = isinstance(value, type)
+        if is_class and issubclass(value, nn.Module):
+            continue
+        if value is not keep and (not callable(value) or isinstance(value, nn.Module) or is_class):
             raise TypeError(
-                f"each candidate of rule {selector!r} must be sn.keep or a callable "
-                f"original_module -> nn.Module, but got {value!r}"
+                f"each candidate of rule {selector!r} must be sn.keep, an nn.Module class or "
+                f"a callable original_module -> nn.Module, but got {value!r}"
             )
-    return values
+    return values, names
 
 
 def annotate(
     model: nn.Module,
-    rules: Mapping[Selector, Sequence[Candidate]],
+    rules: Mapping[Selector, Sequence[Candidate] | Mapping[str, Candidate]],
     *,
     example_inputs: Any = None,
 ) -> Annotated:
@@ -205,11 +320,15 @@ def annotate(
     Args:
         model: The base model. It is never modified; each materialisation works on
             its own deep copy.
-        rules: Maps a selector to a list of candidates. A selector is a module type,
+        rules: Maps a selector to its candidates: a list, or a dict from names (the
+            choices' labels) to candidates. A selector is a module type,
             a glob over the dotted names of ``model.named_modules()`` (``"layer*.conv2"``)
-            or a predicate ``(name, module) -> bool``. A candidate is ``sn.keep`` or a
-            callable ``original_module -> nn.Module`` (it receives the submodule of
-            the materialisation's own copy, so it may reuse its weights). Decisions
+            or a predicate ``(name, module) -> bool``. A candidate is ``sn.keep``, an
+            ``nn.Module`` class or a ``functools.partial`` of one (called with no
+            further arguments), or a callable ``original_module -> nn.Module`` (it
+            receives the submodule of the materialisation's own copy, so it may
+            reuse its weights). Unnamed candidates are labelled by
+            :func:`candidate_label`, made unique with an index prefix. Decisions
             follow ``named_modules()`` order; a module matched by one rule is not
             matched again by a later rule nor through its children; token ``i`` picks
             candidate ``i``.
@@ -229,8 +348,11 @@ def annotate(
         >>> net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU())
         >>> space = sn.annotate(net, {nn.Conv2d: [
         ...     sn.keep, lambda c: nn.Conv2d(c.in_channels, c.out_channels, 5, c.stride, 2)]})
-        >>> sn.encode(space).decisions[0].vocab_size
-        2
+        >>> sn.encode(space).decisions[0].labels
+        ('keep', 'Conv2d(k=5, p=2)')
+        >>> named = sn.annotate(net, {nn.ReLU: {"relu": sn.keep, "gelu": nn.GELU}})
+        >>> sn.encode(named).decisions[0].labels
+        ('relu', 'gelu')
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"`model` of annotate must be an nn.Module, but got {model!r}")
@@ -241,7 +363,7 @@ def annotate(
         _check_selector(selector)
         checked.append((selector, _check_candidates(selector, candidates)))
 
-    matched: list[tuple[str, list[Candidate]]] = []
+    matched: list[tuple[str, tuple[list[Candidate], list[str] | None]]] = []
     used = [False] * len(checked)
     for name, module in model.named_modules():
         if any(_is_inside(name, m) for m, _ in matched):
@@ -260,13 +382,17 @@ def annotate(
 
     shapes = _record_shapes(model, [p for p, _ in matched], example_inputs)
     choices = []
-    for path, candidates in matched:
-        labels = [_label(c, i) for i, c in enumerate(candidates)]
-        choices.append(pg.oneof(labels, name=path or "<root>", hints={"module": path}))
+    for path, (candidates, names) in matched:
+        keys = [_label(c, i) for i, c in enumerate(candidates)]  # the fingerprint's, unchanged
+        if names is None:
+            original = model.get_submodule(path)
+            names = _unique([candidate_label(c, original) for c in candidates])
+        hints = {"module": path, "labels": names}
+        choices.append(pg.oneof(keys, name=path or "<root>", hints=hints))
     return Annotated(
         model=model,
         paths=[p for p, _ in matched],
-        candidates=[c for _, c in matched],
+        candidates=[c for _, (c, _) in matched],
         choices=choices,
         shapes=shapes,
     )
@@ -321,13 +447,13 @@ def _swap(
     path: str,
     token: int,
     label: str,
-    candidate: Callable[[nn.Module], nn.Module],
+    candidate: Candidate,
     shapes: tuple[Any, Any] | None,
 ) -> nn.Module:
     where = f"submodule {path or '<root>'!r}, candidate {token} ({label})"
     original = model.get_submodule(path)
     try:
-        replacement = candidate(original)
+        replacement = _build(candidate, original)
     except Exception as e:
         raise RuntimeError(f"annotate: building {where} failed: {e}") from e
     if not isinstance(replacement, nn.Module):

@@ -98,7 +98,7 @@ class Codec:
         compiler = Compiler()
         value = SPEC_ONLY if self.space is None else self.space
         self._template = compiler.space(self.spec, value, None, None, 0)
-        rows = compiler.rows
+        rows = compiler.unique_names()
         if not rows:
             raise ValueError(
                 "`space` must hold at least one placeholder, but got a space with no decisions: "

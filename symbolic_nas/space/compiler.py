@@ -7,6 +7,7 @@ next-decision table the codec walks.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyglove as pg
@@ -17,9 +18,11 @@ from symbolic_nas.space.decisions import (
     DEFAULT_FLOAT_BINS,
     FLOAT,
     SUBSET,
+    display_labels,
     float_bins,
     is_literal,
     labels_of,
+    readable_name,
 )
 from symbolic_nas.space.symbolic import _symbolic_argument
 
@@ -58,11 +61,24 @@ class Compiler:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
         self.groups: dict[int, int] = {}  # id(Subset) -> index of its first member
+        self.derived: list[bool] = []  # whether each row's name was derived from its id
 
-    def new(self, **fields: Any) -> int:
+    def new(self, *, derived: bool = False, **fields: Any) -> int:
         index = len(self.rows)
         self.rows.append(dict(fields, index=index))
+        self.derived.append(derived)
         return index
+
+    def unique_names(self) -> list[dict[str, Any]]:
+        """The rows, where derived names that collide with another name fall back
+        to the decision's id (ids are unique)."""
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["name"]] = counts.get(row["name"], 0) + 1
+        for row, derived in zip(self.rows, self.derived):
+            if derived and counts[row["name"]] > 1:
+                row["name"] = row["id"] or "<root>"
+        return self.rows
 
     def space(
         self,
@@ -99,7 +115,8 @@ class Compiler:
     ) -> builder.Element:
         common = dict(parent=parent, parent_value=parent_value, hints=e.hints, depth=depth)
         ident = str(e.id)
-        name = e.name or ident or "<root>"
+        name = e.name or readable_name(ident)
+        common["derived"] = not e.name
         if isinstance(e, pg.geno.Float):
             bins = e.hints.get("bins", DEFAULT_FLOAT_BINS) if isinstance(e.hints, dict) else None
             grid = tuple(
@@ -131,23 +148,31 @@ class Compiler:
         else:
             literals = candidates = list(info.hyper.candidates)
             is_oneof = isinstance(info.hyper, pg.hyper.OneOf)
-        labels = labels_of(literals)
-        values = tuple(v if is_literal(v) else label for v, label in zip(literals, labels))
-        if isinstance(e.hints, dict) and "anchor" in e.hints and not is_oneof:
+        hints = e.hints if isinstance(e.hints, dict) else {}
+        keys = labels_of(literals)
+        labels = display_labels(literals, hints.get("labels"))
+        values = tuple(
+            v if is_literal(v) and "module" not in hints else label
+            for v, label in zip(literals, labels)
+        )
+        common["fingerprint_labels"] = () if keys == labels else keys
+        if info.subset is not None and "label" in hints and not e.name:
+            name = re.sub(r"\.?mask\[\d+\]$", f"[{hints['label']}]", name)
+        if "anchor" in hints and not is_oneof:
             return self.binary(e, candidates, values, common)
         if is_oneof:
             extra: dict[str, Any] = dict(kind=CATEGORICAL)
             if info.subset is not None:
                 j, size, owner = info.subset
                 group = self.groups.setdefault(id(owner), len(self.rows))
-                hints = owner.hints if isinstance(owner.hints, dict) else {}
+                owner_hints = owner.hints if isinstance(owner.hints, dict) else {}
                 extra = dict(
                     kind=SUBSET,
                     group=group,
                     group_index=j,
                     group_size=size,
-                    anchor=hints.get("anchor"),
-                    source=e.hints.get("source"),
+                    anchor=owner_hints.get("anchor"),
+                    source=hints.get("source"),
                 )
             d = self.new(
                 id=ident,
@@ -169,7 +194,7 @@ class Compiler:
             sub = e.subchoice(j)
             d = self.new(
                 id=str(sub.id),
-                name=f"{name}[{j}]" if e.name else str(sub.id),
+                name=f"{name}[{j}]" if e.name else readable_name(str(sub.id)),
                 kind=CATEGORICAL,
                 vocab_size=len(candidates),
                 values=values,
@@ -194,6 +219,7 @@ class Compiler:
         self, e: Any, candidates: list[Any], values: tuple[Any, ...], common: dict[str, Any]
     ) -> builder.Element:
         ident = str(e.id)
+        common = {k: v for k, v in common.items() if k != "fingerprint_labels"}  # "0"/"1"
         if not (e.distinct and e.sorted):
             raise ValueError(
                 f"a manyof in anchor form must be distinct and sorted, but {ident or '<root>'} "
@@ -208,7 +234,7 @@ class Compiler:
         group = len(self.rows)
         decisions = []
         for j, value in enumerate(values):
-            name = f"{e.name}[{j}]" if e.name else f"{ident}.anchor[{j}]"
+            name = f"{e.name}[{j}]" if e.name else readable_name(f"{ident}.anchor[{j}]")
             decisions.append(
                 self.new(
                     id=f"{ident}.anchor[{j}]",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -63,6 +64,8 @@ class Decision:
         id: PyGlove's decision id (``"[=1/2].blocks[1].kernel"``); members of an
             anchor-form ``manyof`` get ``"<id>.anchor[j]"``.
         name: A readable unique name: the placeholder's ``name``, else ``id``
+            without its branch markers ``[=i/n]`` (``"blocks[1].kernel"``), or the
+            whole ``id`` where dropping them would make two names equal
             (``"<root>"`` for a placeholder at the root).
         kind: ``"categorical"``, ``"subset"`` (one binary membership token of a
             subset/anchor decision) or ``"float"`` (discretised into bins).
@@ -70,7 +73,10 @@ class Decision:
         values: The value each token stands for (candidate literals, bin values,
             ``(False, True)`` for subset members); a candidate that is not a plain
             literal is given by its label.
-        labels: A short unique string per token.
+        labels: A short unique string per token: the candidate's name when the
+            candidates were given as a dict, else one derived from its value (a
+            literal's text, a module call's class name plus the arguments that tell
+            it from its siblings, ``Net(width=32)``).
         parent: Index of the decision whose choice makes this one active, or None.
         parent_value: The token of ``parent`` that makes this one active, or None.
         hints: The hints given on the placeholder.
@@ -86,6 +92,9 @@ class Decision:
             name the anchor of an earlier group.
         low: For floats: the lower bound. high: the upper bound. scale: the scale.
         depth: Nesting depth (0 at the root).
+        fingerprint_labels: The labels that the run directory's space fingerprint
+            hashes: those of versions before candidates had names, so that a run
+            directory made then still resumes; empty when equal to ``labels``.
     """
 
     index: int
@@ -110,6 +119,7 @@ class Decision:
     high: float | None = None
     scale: str | None = None
     depth: int = 0
+    fingerprint_labels: tuple[str, ...] = ()
 
     @property
     def mask_rule(self) -> MaskRule:
@@ -164,10 +174,66 @@ def label_of(value: Any) -> str:
 
 
 def labels_of(values: Sequence[Any]) -> tuple[str, ...]:
+    """The labels of earlier versions (the space fingerprint hashes these)."""
     labels = [label_of(v) for v in values]
     if len(set(labels)) < len(labels):
         labels = [f"{i}:{label}" for i, label in enumerate(labels)]
     return tuple(labels)
+
+
+def unique(labels: Sequence[str]) -> tuple[str, ...]:
+    """``labels``, each prefixed with its index (``"1:fn"``) when two are equal."""
+    if len(set(labels)) < len(labels):
+        return tuple(f"{i}:{label}" for i, label in enumerate(labels))
+    return tuple(labels)
+
+
+def display_labels(values: Sequence[Any], names: Any = None) -> tuple[str, ...]:
+    """Readable unique labels of candidates: their ``names`` when given, else
+    :func:`labels_of`'s, where module calls of the same class are told apart by
+    the literal arguments in which they differ.
+
+    Example:
+        >>> import symbolic_nas as sn, torch.nn as nn
+        >>> Linear = sn.symbolize(nn.Linear)
+        >>> width = sn.oneof([4, 8])
+        >>> display_labels([Linear(width, 8), Linear(width, 16), "skip"])
+        ('Linear(out_features=8)', 'Linear(out_features=16)', 'skip')
+        >>> display_labels([3, 5], names=["small", "large"])
+        ('small', 'large')
+    """
+    if isinstance(names, (list, tuple)) and len(names) == len(values):
+        return tuple(str(n) for n in names)
+    labels = [label_of(v) for v in values]
+    for label in set(labels):
+        same = [i for i, v in enumerate(values) if labels[i] == label and isinstance(v, Call)]
+        if len(same) < 2 or len(same) < labels.count(label):
+            continue
+        arguments = [values[i].arguments() for i in same]
+        keys = [k for k in arguments[0] if all(k in a for a in arguments)]
+        differ = [
+            k
+            for k in keys
+            if all(is_literal(a[k]) for a in arguments) and len({repr(a[k]) for a in arguments}) > 1
+        ]
+        for i, a in zip(same, arguments):
+            if differ:
+                labels[i] = f"{label}({', '.join(f'{k}={a[k]!r}' for k in differ)})"
+    return unique(labels)
+
+
+_BRANCH = re.compile(r"\[=\d+/\d+\]")
+
+
+def readable_name(ident: str) -> str:
+    """A decision id without its branch markers (``"[=1/2].blocks[1].kernel"`` ->
+    ``"blocks[1].kernel"``); ``"<root>"`` for the root.
+
+    Example:
+        >>> readable_name("model.body[0][=0/3].kernel"), readable_name("")
+        ('model.body[0].kernel', '<root>')
+    """
+    return _BRANCH.sub("", ident).lstrip(".") or "<root>"
 
 
 def float_bins(low: float, high: float, scale: str | None, bins: int) -> np.ndarray:

@@ -7,10 +7,16 @@ subset, the form skip connections take) are ours and are built from ``pg.oneof``
 so every PyGlove tool (``pg.dna_spec``, ``pg.random_dna``, ``pg.sample``) still
 understands a space that uses them.
 
+Candidates may be a list or a dict from names to values
+(``sn.oneof({"small": 3, "large": 5})``): the names become the decision's
+labels (in ``Decision.labels``, reports and TensorBoard), the values are what
+materialises.
+
 Hints recognised by the encoder (pass them as ``hints={...}``):
 
 * ``"share"``: a key; decisions with the same key may share one controller head.
 * ``"bins"``: number of tokens a ``floatv`` is discretised into (default 10).
+* ``"labels"``: the candidates' names (set for you when candidates are a dict).
 * ``"anchor"``: marks a ``manyof`` (or names a ``subset``) as an anchor/skip
   decision, encoded as one binary token per candidate. Its value is the anchor
   key of the decision, so that candidates of later subsets can refer to it.
@@ -26,8 +32,8 @@ primitives (and :class:`Subset`), as described below.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast, overload
 
 import pyglove as pg
 
@@ -42,20 +48,53 @@ _FLOAT_SCALES = (None, "linear", "log", "rlog")
 def _candidates(candidates: Any, what: str) -> list[Any]:
     """``candidates`` as a list; a TypeError if it is no list, a ValueError if empty."""
     if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Iterable):
-        raise TypeError(f"`candidates` of {what} must be a list of values, but got {candidates!r}")
-    values = list(candidates)
+        raise TypeError(
+            f"`candidates` of {what} must be a list of values or a dict from names to "
+            f"values, but got {candidates!r}"
+        )
+    values = list(candidates.values()) if isinstance(candidates, Mapping) else list(candidates)
     if not values:
         raise ValueError(f"`candidates` of {what} must be a non-empty list, but got {values!r}")
     return values
 
 
+def _named(candidates: Any, hints: Any, what: str) -> Any:
+    """``hints`` plus ``"labels"`` (the names) when ``candidates`` is a dict."""
+    if not isinstance(candidates, Mapping):
+        return hints
+    names = list(candidates)
+    for n in names:
+        if not isinstance(n, str) or not n:
+            raise TypeError(
+                f"each name of the candidates of {what} must be a non-empty str, but got {n!r}"
+            )
+    if hints is not None and not isinstance(hints, dict):
+        raise TypeError(
+            f"`hints` of {what} must be a dict or None when candidates are named, but got {hints!r}"
+        )
+    return dict(hints or {}, labels=names)
+
+
+@overload
+def oneof(
+    candidates: Mapping[str, _T], *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> _T: ...
+
+
+@overload
 def oneof(
     candidates: Iterable[_T], *, name: str | None = None, hints: dict[str, Any] | None = None
-) -> _T:
+) -> _T: ...
+
+
+def oneof(
+    candidates: Iterable[Any], *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> Any:
     """A choice of exactly one candidate (PyGlove's ``pg.oneof``).
 
     Args:
-        candidates: The values to choose from; each may itself hold placeholders.
+        candidates: The values to choose from (a list, or a dict from names to
+            values: the names label the choices); each may hold placeholders.
         name: Optional unique name of the decision.
         hints: Optional hints for the encoder and controllers (see module docs).
 
@@ -67,20 +106,46 @@ def oneof(
         >>> k = sn.oneof([3, 5, 7])
         >>> len(k.candidates)
         3
+        >>> sn.encode(sn.oneof({"small": 3, "large": 5})).decisions[0].labels
+        ('small', 'large')
     """
     values = _candidates(candidates, "oneof")
-    return pg.oneof(values, name=name, hints=hints)
+    return pg.oneof(values, name=name, hints=_named(candidates, hints, "oneof"))
+
+
+@overload
+def manyof(
+    k: int,
+    candidates: Mapping[str, _T],
+    distinct: bool = ...,
+    sorted: bool = ...,
+    *,
+    name: str | None = ...,
+    hints: dict[str, Any] | None = ...,
+) -> list[_T]: ...
+
+
+@overload
+def manyof(
+    k: int,
+    candidates: Iterable[_T],
+    distinct: bool = ...,
+    sorted: bool = ...,
+    *,
+    name: str | None = ...,
+    hints: dict[str, Any] | None = ...,
+) -> list[_T]: ...
 
 
 def manyof(
     k: int,
-    candidates: Iterable[_T],
+    candidates: Iterable[Any],
     distinct: bool = True,
     sorted: bool = False,
     *,
     name: str | None = None,
     hints: dict[str, Any] | None = None,
-) -> list[_T]:
+) -> Any:
     """A choice of ``k`` candidates (PyGlove's ``pg.manyof``).
 
     With ``hints={"anchor": key}`` (and ``distinct=True, sorted=True``) the encoder
@@ -89,7 +154,7 @@ def manyof(
 
     Args:
         k: Number of picks.
-        candidates: Values to pick from.
+        candidates: Values to pick from (a list, or a dict from names to values).
         distinct: Whether picks must differ.
         sorted: Whether picks must be in candidate order.
         name: Optional unique name of the decision.
@@ -112,12 +177,25 @@ def manyof(
             f"`k` of manyof must be <= the number of candidates ({len(values)}) when "
             f"distinct=True, but got {k}"
         )
+    hints = _named(candidates, hints, "manyof")
     return pg.manyof(k, values, distinct, sorted, name=name, hints=hints)
 
 
+@overload
+def permutate(
+    candidates: Mapping[str, _T], *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> list[_T]: ...
+
+
+@overload
 def permutate(
     candidates: Iterable[_T], *, name: str | None = None, hints: dict[str, Any] | None = None
-) -> list[_T]:
+) -> list[_T]: ...
+
+
+def permutate(
+    candidates: Iterable[Any], *, name: str | None = None, hints: dict[str, Any] | None = None
+) -> Any:
     """A permutation of all candidates (PyGlove's ``pg.permutate``).
 
     Returns a ``pg.hyper.ManyOf`` (typed as the list it stands for).
@@ -128,7 +206,7 @@ def permutate(
         3
     """
     values = _candidates(candidates, "permutate")
-    return pg.permutate(values, name=name, hints=hints)
+    return pg.permutate(values, name=name, hints=_named(candidates, hints, "permutate"))
 
 
 def floatv(
@@ -215,7 +293,7 @@ class Subset(pg.Object):
 
 
 def subset(
-    candidates: Sequence[_T],
+    candidates: Sequence[_T] | Mapping[str, _T],
     *,
     anchor: Hashable | None = None,
     name: str | None = None,
@@ -229,7 +307,9 @@ def subset(
     subset refers to that subset's anchor point.
 
     Args:
-        candidates: The values that may be chosen (constants).
+        candidates: The values that may be chosen (constants): a list, or a dict
+            from names to values (member ``j`` is then named by its key,
+            ``"inputs[a]"`` rather than ``"inputs.mask[0]"``).
         anchor: Optional anchor key of this subset.
         name: Optional name prefix of the member decisions.
         hints: Optional extra hints (a dict) shared by the member decisions.
@@ -247,16 +327,19 @@ def subset(
     values = _candidates(candidates, "subset")
     if hints is not None and not isinstance(hints, dict):
         raise TypeError(f"`hints` of subset must be a dict or None, but got {hints!r}")
+    names = _named(candidates, None, "subset")
+    keys = names["labels"] if names else list(range(len(values)))
     merged = dict(hints or {})
     if anchor is not None:
         merged["anchor"] = anchor
+    member = [{"label": key} for key in keys] if names else [{} for _ in keys]
     mask = [
         pg.oneof(
             [False, True],
-            name=None if name is None else f"{name}[{j}]",
-            hints=dict(merged, source=_literal(value)),
+            name=None if name is None else f"{name}[{key}]",
+            hints=dict(merged, source=_literal(value), **extra),
         )
-        for j, value in enumerate(values)
+        for key, value, extra in zip(keys, values, member)
     ]
     # Typed as the list it materialises into (see the module docs).
     return cast("list[_T]", Subset(candidates=values, mask=mask, hints=merged or None))

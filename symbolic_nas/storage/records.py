@@ -20,7 +20,8 @@ run's id (``run_id``) to every record it appends.
   trial is run again.
 * ``end`` (:func:`end_record`): trial ``trial`` (a full
   :meth:`~symbolic_nas.storage.trial.Trial.to_record`) finished, and ``feedback``
-  (a float or None) is what the algorithm is told. Written right before
+  (a float or None) is what the algorithm is told; ``labels`` (when the trial
+  knows its codec) maps each active decision's name to its choice's label. Written right before
   ``algorithm.feedback()``.
 * ``stop`` (:func:`stop_record`): a session ended (``reason``).
 
@@ -56,6 +57,7 @@ exactly (the automatic learning rate of ``reinforce`` and ``ppo`` depends on it)
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -231,8 +233,16 @@ def end_record(trial: Trial, feedback: float | None) -> dict[str, Any]:
         >>> record = end_record(Trial(5, [0], status="completed", reward=0.5), 0.5)
         >>> record["event"], record["trial"]["status"], record["feedback"]
         ('end', 'completed', 0.5)
+        >>> import symbolic_nas as sn
+        >>> codec = sn.encode({"act": sn.oneof({"relu": "r", "gelu": "g"})})
+        >>> end_record(Trial(5, [1], codec=codec), None)["labels"]
+        {'act': 'gelu'}
     """
-    return {"event": EventKind.END.value, "trial": trial.to_record(), "feedback": feedback}
+    record = {"event": EventKind.END.value, "trial": trial.to_record(), "feedback": feedback}
+    if trial.codec is not None:
+        with contextlib.suppress(ValueError):  # invalid tokens: the trial's error says so
+            record["labels"] = trial.codec.labels(trial.tokens)
+    return record
 
 
 def stop_record(reason: str) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def space_fingerprint(codec: Codec) -> str:
             d.low,
             d.high,
             d.scale,
-            [_ADDRESS.sub("0x?", label) for label in d.labels],
+            [_ADDRESS.sub("0x?", label) for label in d.fingerprint_labels or d.labels],
         ]
         for d in codec.decisions
     ]

@@ -79,3 +79,8 @@ annotated = sn.annotate(
 )
 swapped = sn.materialize(annotated, [1] * sn.encode(annotated).num_decisions)
 assert_type(swapped, nn.Module)
+
+# Named candidates are typed as their values; a module class is a candidate too.
+kernel = sn.oneof({"small": 3, "large": 5})
+assert_type(kernel, int)
+named = sn.annotate(model, {nn.ReLU: {"relu": sn.keep, "gelu": nn.GELU}})

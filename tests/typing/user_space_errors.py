@@ -17,6 +17,7 @@ Block(1, 16, 3, "relu", sn.subset(["a", "b"]))  # E: list-item
 Net(sn.manyof(2, [1, 2]), 16)  # E: list-item
 Net([], sn.floatv(8.0, 16.0))  # E: arg-type
 name: str = sn.permutate(["a", "b"])  # E: assignment
-sn.oneof(3)  # E: arg-type
+sn.oneof(3)  # E: call-overload
 sn.subset([0, 1], anchor=[1])  # E: arg-type
 width: str = sn.materialize(Net([], 16), [0])  # E: assignment
+named: str = sn.oneof({"small": 3, "large": 5})  # E: assignment
