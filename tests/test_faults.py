@@ -201,3 +201,107 @@ def test_a_second_driver_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp_pa
     assert sorted(e["id"] for e in _ends(records)) == [0, 1, 2]
     starts = [r for r in records if event_of(r) is EventKind.START and r["trial"] == 1]
     assert [r.get("cause") for r in starts] == [None, "driver_stopped"]
+
+
+# ---------------------------------------------------------------- evaluator errors
+
+ESCAPES = ("ok", "bad_str", "bad_repr", "exit", "interrupt", "ok")
+ESCAPE_ERRORS = {
+    "bad_str": "BadStr: BadStr({x}) (its str() raised RuntimeError)",
+    "bad_repr": "BadStrAndRepr (its str() raised RuntimeError, and so did its repr())",
+    "exit": "SystemExit: 3",
+    "interrupt": "KeyboardInterrupt",
+}
+
+
+def _escape_search(run_dir, script, evaluate=None, **kwargs):
+    kwargs = {"max_consecutive_failures": None, "tensorboard": False, "progress": False,
+              "num_trials": len(script), **kwargs}  # fmt: skip
+    return sn.search(
+        h.escape_space(),
+        evaluate or h.EscapingEvaluator(),
+        algorithm=h.ScriptedAlgorithm(h.escape_tokens(*script)),
+        run_dir=run_dir,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_error_an_evaluator_raises_fails_its_trial_and_the_search_goes_on(tmp_path, workers):
+    """An exception whose str() raises, sys.exit() and a KeyboardInterrupt raised by code:
+    inline and in worker processes, each is the trial's failure with a readable text."""
+    result = _escape_search(tmp_path / "run", ESCAPES, workers=workers)
+    assert [t.id for t in result.trials] == list(range(len(ESCAPES)))
+    for trial in result.trials:
+        how = h.ESCAPES[trial.tokens[0]]
+        assert trial.attempts == 1, trial
+        if how == "ok":
+            assert trial.status == "completed"
+        else:
+            assert trial.status == "failed"
+            assert trial.error == ESCAPE_ERRORS[how].format(x=trial.tokens[1])
+    records = _records(tmp_path / "run")
+    assert not [r for r in records if r["event"] == "lost"]
+    assert [r["reason"] for r in records if r["event"] == "stop"] == ["completed"]
+
+
+@pytest.mark.parametrize("how", ["sigint", "caught_sigint"])
+def test_the_users_ctrl_c_stops_an_inline_search_and_its_trial_runs_on_resume(tmp_path, how):
+    """A SIGINT that reaches the driver during an evaluation stops the search, even when
+    the evaluator catches the KeyboardInterrupt; the trial is not recorded."""
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        _escape_search(run_dir, ("ok", how, "ok"))
+    records = _records(run_dir)
+    assert [e["id"] for e in _ends(records)] == [0]
+    assert [r["reason"] for r in records if r["event"] == "stop"] == ["interrupted"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    resumed = _escape_search(run_dir, ("ok", how, "ok"), lambda arch: 1.0, resume=True)
+    assert [(t.id, t.status, t.attempts) for t in resumed.trials] == [
+        (0, "completed", 1), (1, "completed", 2), (2, "completed", 1)
+    ]  # fmt: skip
+
+
+def test_a_worker_that_dies_tells_the_driver_its_last_error():
+    from symbolic_nas.tuner.evaluation import Task
+    from symbolic_nas.tuner.executors.local import ProcessExecutor
+
+    with ProcessExecutor(workers=1, gpus=[]) as executor:
+        executor.start(h.ExplodingEvaluation())
+        executor.submit(Task(trial_id=0, tokens=[0]))
+        deadline = time.monotonic() + 120
+        outcomes = []
+        while not outcomes and time.monotonic() < deadline:
+            outcomes = executor.wait(timeout=1.0)
+    (outcome,) = outcomes
+    assert outcome.status == "lost"
+    assert outcome.error.startswith("WorkerDied: process-0")
+    assert outcome.error.endswith("exited with code 7 mid-trial; its last error: SystemExit: 7")
+
+
+# ---------------------------------------------------------------- workers dying at start
+
+
+def test_workers_killed_while_starting_are_replaced_and_their_trials_kept(tmp_path):
+    """Each of two workers is SIGKILLed twice while loading the evaluation (four deaths,
+    more than the old limit of three): replaced, and no trial counts an attempt."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    result = _escape_search(
+        tmp_path / "run", ("ok",) * 4, h.EscapingEvaluator(str(markers), start_deaths=2),
+        workers=2, gpus=["0", "1"],
+    )  # fmt: skip
+    assert len(list(markers.iterdir())) == 4
+    assert [(t.status, t.attempts) for t in result.trials] == [("completed", 1)] * 4
+    assert not [r for r in _records(tmp_path / "run") if r["event"] == "lost"]
+
+
+def test_a_worker_that_keeps_dying_while_starting_stops_the_search(tmp_path):
+    from symbolic_nas.tuner.executors.local import ProcessExecutor, WorkerError
+
+    executor = ProcessExecutor(workers=1, gpus=["0"], start_retries=1)
+    with pytest.raises(WorkerError, match=r"^worker 0 died 2 times in a row while "
+                       r"starting \(last exit code -9\); giving up$"):  # fmt: skip
+        _escape_search(None, ("ok",) * 2, h.EscapingEvaluator(str(tmp_path), start_deaths=9),
+                       executor=executor)  # fmt: skip
+    assert len(list(tmp_path.iterdir())) == 2

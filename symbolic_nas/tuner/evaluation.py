@@ -4,7 +4,9 @@ An :class:`Evaluation` holds the space and the user's evaluator. It is sent to
 each worker once (pickled with cloudpickle, so closures such as ``sn.annotate``
 lambda rules travel too) and then runs :class:`Task` after :class:`Task`,
 turning each into an :class:`Outcome`: completed with a reward and metrics, or
-failed with the error text. No exception of a trial escapes :meth:`Evaluation.run`.
+failed with the error text. No exception of a trial escapes :meth:`Evaluation.run`
+(``SystemExit`` and a ``KeyboardInterrupt`` raised by code included), only the
+user's own Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from symbolic_nas.storage.journal import encode_record
 from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.evaluators import input_of
 
-__all__ = ["Evaluation", "Outcome", "Task", "TrialTimeout", "normalize_result"]
+__all__ = ["Evaluation", "Outcome", "Task", "TrialTimeout", "describe_error", "normalize_result"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +217,12 @@ class Evaluation:
     def run(self, task: Task, *, timeout: float | None = None) -> Outcome:
         """Runs one task; every exception becomes a failed outcome.
 
+        ``SystemExit``, ``KeyboardInterrupt`` and any other exception the
+        evaluator raises fail the trial. Only a ``SIGINT`` that reaches this
+        process during the evaluation (the user's Ctrl-C) is raised as
+        ``KeyboardInterrupt``, also when the evaluator caught it; the trial is
+        then not recorded and runs again on resume.
+
         Args:
             task: The task.
             timeout: In-process time limit in seconds (``SIGALRM``; main thread
@@ -223,9 +231,9 @@ class Evaluation:
         started, start = time.time(), time.perf_counter()
         outcome = Outcome(task.trial_id, TrialStatus.FAILED, started=started, worker=self.worker)
         out_of_memory = False
-        alarm = _Alarm(timeout)
+        alarm, interrupt = _Alarm(timeout), _UserInterrupt()
         try:
-            with alarm, _seeded(task.seed):
+            with interrupt, alarm, _seeded(task.seed):
                 argument = self._argument(task.tokens)
                 value = self.evaluate(argument)
                 del argument
@@ -233,11 +241,15 @@ class Evaluation:
                 outcome.status = TrialStatus.COMPLETED
         except TrialTimeout:
             pass
-        except Exception as e:  # a failing child must never stop the search
-            where = describe_failure(e)  # a bad annotate swap: name the submodules
-            outcome.error = f"{type(e).__qualname__}: {e}" + (f" ({where})" if where else "")
-            outcome.traceback = traceback.format_exc()
+        except BaseException as e:  # Whatever the evaluator raises, the search goes on...
+            if interrupt.fired and isinstance(e, KeyboardInterrupt):
+                raise  # ...except for the user's own Ctrl-C.
+            where = _failure_place(e)  # a bad annotate swap: name the submodules
+            outcome.error = describe_error(e) + (f" ({where})" if where else "")
+            outcome.traceback = _format_traceback()
             out_of_memory = isinstance(e, torch.cuda.OutOfMemoryError)
+        if interrupt.fired:  # Also when the evaluator caught the KeyboardInterrupt.
+            raise KeyboardInterrupt
         if alarm.fired:  # Also when code caught the interruption and went on.
             outcome.status, outcome.reward, outcome.metrics = TrialStatus.FAILED, None, {}
             outcome.error = (
@@ -255,6 +267,90 @@ class Evaluation:
         if self.input == "dna":
             return self.codec.from_tokens(tokens)
         return self.codec.materialize(tokens)
+
+
+def describe_error(error: BaseException) -> str:
+    """``"ExceptionType: message"`` for any exception, even one whose ``str`` raises.
+
+    Falls back to the type name and ``repr``, then to the type name alone; a
+    message-less exception is its type name.
+
+    Example:
+        >>> describe_error(ValueError("bad width"))
+        'ValueError: bad width'
+        >>> describe_error(SystemExit())
+        'SystemExit'
+        >>> class Broken(Exception):
+        ...     def __str__(self):
+        ...         raise RuntimeError("no text")
+        >>> describe_error(Broken(1))
+        'Broken: Broken(1) (its str() raised RuntimeError)'
+    """
+    name = _type_name(error)
+    try:
+        text = str(error)
+        return f"{name}: {text}" if text else name
+    except BaseException as failure:  # str() of user code may raise anything
+        reason = f"its str() raised {_type_name(failure)}"
+    try:
+        return f"{name}: {error!r} ({reason})"
+    except BaseException:
+        return f"{name} ({reason}, and so did its repr())"
+
+
+def _type_name(value: object) -> str:
+    try:
+        return str(type(value).__qualname__)
+    except BaseException:  # a metaclass may do anything
+        return "Exception"
+
+
+def _failure_place(error: BaseException) -> str | None:
+    """:func:`~symbolic_nas.space.annotate.describe_failure`, or None if that fails too."""
+    try:
+        return describe_failure(error)
+    except Exception:  # never let the description of an error become one
+        return None
+
+
+def _format_traceback() -> str | None:
+    try:
+        return traceback.format_exc()
+    except BaseException:
+        return None
+
+
+class _UserInterrupt:
+    """Tells the user's Ctrl-C apart from a ``KeyboardInterrupt`` raised by the evaluator.
+
+    While the block runs, a ``SIGINT`` first sets ``fired``, then goes to the
+    handler that was there before (Python's default one raises
+    ``KeyboardInterrupt``). A ``KeyboardInterrupt`` without ``fired`` was raised
+    by code, not by a signal. Only where that handler is Python code in the main
+    thread (not in worker processes, which ignore ``SIGINT``).
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.fired = True
+        if callable(self._previous):
+            self._previous(signum, frame)
+
+    def __enter__(self) -> _UserInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 def _importing(frame: Any) -> bool:

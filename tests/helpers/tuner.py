@@ -136,6 +136,98 @@ class FaultyEvaluator:
         }
 
 
+# ------------------------------------------------------- evaluator errors that escape
+
+ESCAPES = ("ok", "bad_str", "bad_repr", "exit", "interrupt", "caught_sigint", "sigint")
+
+
+class BadStr(Exception):
+    """An exception whose ``str`` raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+class BadStrAndRepr(BadStr):
+    """An exception whose ``str`` and ``repr`` both raise."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr either")
+
+
+def escape_space() -> dict[str, Any]:
+    """Each architecture names how its evaluation ends (see :class:`EscapingEvaluator`)."""
+    return {"how": sn.oneof(list(ESCAPES)), "x": sn.intv(0, 9)}
+
+
+def escape_tokens(*hows: str) -> list[list[int]]:
+    return [[ESCAPES.index(how), i % 10] for i, how in enumerate(hows)]
+
+
+class EscapingEvaluator:
+    """Ends each trial as the architecture's ``how`` says.
+
+    ``ok``: reward ``x / 10``; ``bad_str`` / ``bad_repr``: raises :class:`BadStr` /
+    :class:`BadStrAndRepr`; ``exit``: ``sys.exit(3)``; ``interrupt``: raises
+    ``KeyboardInterrupt`` itself; ``caught_sigint``: sends itself SIGINT (as a Ctrl-C
+    would), catches the ``KeyboardInterrupt`` and returns; ``sigint``: sends itself
+    SIGINT and sleeps. With ``start_deaths``, loading it in worker ``i`` (a process
+    pinned to "GPU" ``i``, or any Ray actor) SIGKILLs that process the first
+    ``start_deaths`` times (counted with files in ``marker_dir``).
+    """
+
+    def __init__(self, marker_dir: str | None = None, start_deaths: int = 0) -> None:
+        self.marker_dir = marker_dir
+        self.start_deaths = start_deaths
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        worker = os.environ.get("CUDA_VISIBLE_DEVICES", "any") or "any"
+        for i in range(self.start_deaths):
+            marker = pathlib.Path(self.marker_dir or ".") / f"start-{worker}-{i}"
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                continue
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def __call__(self, arch: dict[str, Any]) -> float:
+        how = arch["how"]
+        if how == "bad_str":
+            raise BadStr(arch["x"])
+        if how == "bad_repr":
+            raise BadStrAndRepr(arch["x"])
+        if how == "exit":
+            sys.exit(3)
+        if how == "interrupt":
+            raise KeyboardInterrupt
+        if how == "caught_sigint":
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                pass
+        if how == "sigint":
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        return arch["x"] / 10
+
+
+class ExplodingEvaluation:
+    """Stands in for an :class:`Evaluation` whose ``run`` lets an exception escape: the
+    worker process must tell the driver why before it dies."""
+
+    worker = "?"
+
+    def run(self, task: Any) -> Outcome:
+        raise SystemExit(7)
+
+
+def ranged_space(high: int = 3) -> dict[str, Any]:
+    """A space factory that rejects ``high < 1`` (through ``sn.intv``)."""
+    return {"n": sn.intv(1, high)}
+
+
 class UnloadableEvaluator:
     """Pickles fine but cannot be unpickled (its worker fails to load it)."""
 

@@ -11,7 +11,9 @@ the tuner owns the failure policy.
 :class:`Slot` objects (one per worker: its task, when the task was submitted,
 when the worker became ready), the queue of finished outcomes, the time limit
 (an overdue worker is stopped, its trial failed, the worker replaced), lost trials
-of workers that died, and the count of workers that die while starting.
+of workers that died, and workers that die while starting: each is replaced and its
+task handed to the replacement (it never began, so no attempt is counted), until
+one worker has died ``start_retries`` times in a row while starting.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from typing import ClassVar, Generic, TypeVar
 
 from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
+from symbolic_nas.validation import Interval, check
 
 __all__ = ["Executor", "Slot", "SlotExecutor", "WorkerError"]
 
-#: Workers that may die in a row while starting before the executor gives up.
+#: How often in a row one worker may die while starting before the executor gives up.
 MAX_STARTUP_FAILURES = 3
 
 
@@ -117,16 +120,22 @@ class SlotExecutor(Executor, Generic[S]):
 
     Args:
         trial_timeout: Seconds before a trial is failed and its worker replaced.
+        start_retries: How often in a row one worker may die while starting (and be
+            replaced) before the executor gives up with :class:`WorkerError`.
     """
 
     #: What a worker is, in error messages ("worker", "actor").
     worker_noun: ClassVar[str] = "worker"
 
-    def __init__(self, *, trial_timeout: float | None = None) -> None:
+    def __init__(
+        self, *, trial_timeout: float | None = None, start_retries: int = MAX_STARTUP_FAILURES
+    ) -> None:
+        check("start_retries", start_retries, [Interval(int, 0, None)])
         self.trial_timeout = trial_timeout
+        self.start_retries = start_retries
         self._slots: list[S] = []
         self._pending: collections.deque[Outcome] = collections.deque()
-        self._startup_failures = 0
+        self._startup_failures: dict[int, int] = {}  # Deaths in a row while starting, by index.
 
     # ------------------------------------------------------------------ the interface
 
@@ -182,15 +191,19 @@ class SlotExecutor(Executor, Generic[S]):
     def _ready(self, slot: S) -> None:
         """The worker of ``slot`` has loaded the evaluation."""
         slot.ready_time = time.monotonic()
-        self._startup_failures = 0
+        self._startup_failures.pop(slot.index, None)
 
-    def _startup_failed(self, error: str, cause: BaseException | None = None) -> None:
-        """A worker died while starting; raises :class:`WorkerError` (``error``) after
-        more than ``MAX_STARTUP_FAILURES`` in a row."""
-        self._startup_failures += 1
-        if self._startup_failures > MAX_STARTUP_FAILURES:
+    def _startup_failed(self, slot: S, error: str, cause: BaseException | None = None) -> None:
+        """The worker of ``slot`` died while starting; raises :class:`WorkerError` when it
+        did so more than ``start_retries`` times in a row (``error`` says how)."""
+        deaths = self._startup_failures.get(slot.index, 0) + 1
+        self._startup_failures[slot.index] = deaths
+        if deaths > self.start_retries:
             self.close()
-            raise WorkerError(error) from cause
+            raise WorkerError(
+                f"{self.worker_noun} {slot.index} died {deaths} times in a row while starting "
+                f"({error}); giving up"
+            ) from cause
 
     def _finished(self, slot: S, outcome: Outcome) -> None:
         """Queues the outcome of the task of ``slot`` and frees the slot."""
@@ -206,11 +219,17 @@ class SlotExecutor(Executor, Generic[S]):
         lost_error: str,
         cause: BaseException | None = None,
     ) -> None:
-        """The worker of ``slot`` died: a startup failure (see :meth:`_startup_failed`,
-        ``startup_error``) if it never got ready, its task lost (``lost_error``); a new
-        worker takes its place."""
+        """The worker of ``slot`` died and a new worker takes its place. If it never got
+        ready, that is a startup failure (see :meth:`_startup_failed`, ``startup_error``)
+        and its task, which never began, goes to the new worker; otherwise its task is
+        lost (``lost_error``)."""
         if slot.ready_time is None:
-            self._startup_failed(startup_error, cause)
+            self._startup_failed(slot, startup_error, cause)
+            task, replacement = slot.task, self._replace(slot)
+            if task is not None:
+                replacement.task, replacement.submitted = task, time.monotonic()
+                self._send(replacement, task)
+            return
         if slot.task is not None:
             elapsed = time.monotonic() - slot.submitted
             self._pending.append(
@@ -251,8 +270,10 @@ class SlotExecutor(Executor, Generic[S]):
                 )
             self._replace(slot)
 
-    def _replace(self, slot: S) -> None:
-        self._slots[self._slots.index(slot)] = self._respawn(slot)
+    def _replace(self, slot: S) -> S:
+        replacement = self._respawn(slot)
+        self._slots[self._slots.index(slot)] = replacement
+        return replacement
 
     def _drain(self) -> list[Outcome]:
         outcomes = list(self._pending)

@@ -23,7 +23,8 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
+from symbolic_nas.storage.trial import TrialStatus
+from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, describe_error, dumps
 from symbolic_nas.tuner.executors.base import Executor, Slot, SlotExecutor, WorkerError
 
 __all__ = [
@@ -112,6 +113,7 @@ def visible_gpus() -> list[str]:
 class _Worker(Slot):
     process: Any
     conn: multiprocessing.connection.Connection
+    last_words: str | None = None  # The last error it sent before dying.
 
     @property
     def name(self) -> str:
@@ -127,8 +129,11 @@ class ProcessExecutor(SlotExecutor[_Worker]):
     Worker ``i`` sees only GPU ``gpus[i % len(gpus)]`` through ``CUDA_VISIBLE_DEVICES``,
     so ``workers > len(gpus)`` packs several small children on each GPU. A worker
     past the time limit is killed and replaced; a worker that dies mid-trial is
-    replaced and its trial reported ``TrialStatus.LOST`` (the tuner runs it again). Workers
-    exit on their own when the driver dies.
+    replaced and its trial reported ``TrialStatus.LOST`` (the tuner runs it again), with
+    the last error it could send, if any. A worker that dies while starting is replaced
+    and its task handed on, up to ``start_retries`` times in a row (see
+    :class:`~symbolic_nas.tuner.executors.base.SlotExecutor`). Workers exit on their own
+    when the driver dies.
 
     Args:
         workers: Number of worker processes.
@@ -136,6 +141,7 @@ class ProcessExecutor(SlotExecutor[_Worker]):
             GPUs this process sees (none on a CPU-only machine); ``[]``: no GPU.
         threads: Torch intra-op threads per worker.
         trial_timeout: Seconds before a trial is failed and its worker replaced.
+        start_retries: How often in a row one worker may die while starting.
     """
 
     def __init__(
@@ -145,12 +151,13 @@ class ProcessExecutor(SlotExecutor[_Worker]):
         gpus: Sequence[int | str] | None = None,
         threads: int = 1,
         trial_timeout: float | None = None,
+        start_retries: int = 3,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"`workers` must be an int >= 1, but got {workers!r}")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"`threads` must be an int >= 1, but got {threads!r}")
-        super().__init__(trial_timeout=trial_timeout)
+        super().__init__(trial_timeout=trial_timeout, start_retries=start_retries)
         self.slots = workers
         self.gpus = visible_gpus() if gpus is None else [str(g) for g in gpus]
         self.threads = threads
@@ -234,6 +241,8 @@ class ProcessExecutor(SlotExecutor[_Worker]):
                 outcome: Outcome = message[1]
                 if worker.task is not None and worker.task.trial_id == outcome.trial_id:
                     self._finished(worker, outcome)
+            elif kind == "died":
+                worker.last_words = message[1]
             elif kind == "fatal":
                 self.close()
                 raise WorkerError(f"a worker process could not load the evaluation:\n{message[1]}")
@@ -241,16 +250,27 @@ class ProcessExecutor(SlotExecutor[_Worker]):
     def _on_death(self, worker: _Worker) -> None:
         self._receive(worker)  # A result sent just before dying still counts.
         code = worker.process.exitcode
-        self._died(
-            worker,
-            startup_error=f"worker processes keep dying while starting (last exit code {code})",
-            lost_error=f"WorkerDied: {worker.name} exited with code {code} mid-trial",
-        )
+        lost = f"WorkerDied: {worker.name} exited with code {code} mid-trial"
+        if _signal_name(code):
+            lost += f" (killed by {_signal_name(code)})"
+        if worker.last_words:
+            lost += f"; its last error: {worker.last_words}"
+        self._died(worker, startup_error=f"last exit code {code}", lost_error=lost)
 
     def _stop(self, slot: _Worker) -> None:
         slot.process.kill()
         slot.process.join(5.0)
         self._receive(slot)  # It may have finished just in time.
+
+
+def _signal_name(code: int | None) -> str | None:
+    """The name of the signal that ended a process with exit code ``code``, if one did."""
+    if code is None or code >= 0:
+        return None
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return None
 
 
 @contextlib.contextmanager
@@ -305,8 +325,27 @@ def _worker_main(
             return
         if message[0] != "run":
             return
-        outcome = evaluation.run(message[1])
+        task: Task = message[1]
+        try:
+            outcome = evaluation.run(task)
+        except BaseException as e:  # Tell the driver why this worker dies, then die.
+            with contextlib.suppress(Exception):
+                conn.send(("died", describe_error(e)))
+            raise
         try:
             conn.send(("done", outcome))
         except (OSError, ValueError):
             return
+        except Exception as e:  # The outcome cannot be pickled: report that instead.
+            failed = Outcome(
+                task.trial_id,
+                TrialStatus.FAILED,
+                error=f"the outcome could not be sent to the driver: {describe_error(e)}",
+                started=outcome.started,
+                duration=outcome.duration,
+                worker=outcome.worker,
+            )
+            try:
+                conn.send(("done", failed))
+            except Exception:  # The pipe is broken: the driver sees this worker die.
+                return

@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
-from symbolic_nas.tuner.executors.base import Slot, SlotExecutor
+from symbolic_nas.tuner.executors.base import Slot, SlotExecutor, WorkerError
 
 __all__ = ["RayExecutor"]
 
@@ -62,6 +62,10 @@ class RayExecutor(SlotExecutor[_Slot]):
     Each actor loads the evaluation once and asks Ray for one CPU and
     ``gpus_per_trial`` GPUs. An actor past the time limit is killed and replaced;
     an actor that dies mid-trial is replaced and its trial reported ``TrialStatus.LOST``.
+    An actor that dies while starting is replaced and its task handed on, up to
+    ``start_retries`` times in a row; one whose ``__init__`` raised (the evaluation
+    cannot load) stops the search with
+    :class:`~symbolic_nas.tuner.executors.base.WorkerError` at once.
 
     Args:
         workers: Number of actors, or ``"auto"`` (the cluster's CPUs, or its GPUs
@@ -69,6 +73,7 @@ class RayExecutor(SlotExecutor[_Slot]):
         gpus_per_trial: GPUs per actor (fractions pack several on one GPU).
         threads: Torch threads per actor.
         trial_timeout: Seconds before a trial is failed, or None.
+        start_retries: How often in a row one actor may die while starting.
     """
 
     worker_noun = "actor"
@@ -80,8 +85,9 @@ class RayExecutor(SlotExecutor[_Slot]):
         gpus_per_trial: float = 0.0,
         threads: int = 1,
         trial_timeout: float | None = None,
+        start_retries: int = 3,
     ) -> None:
-        super().__init__(trial_timeout=trial_timeout)
+        super().__init__(trial_timeout=trial_timeout, start_retries=start_retries)
         self._workers = workers
         self.gpus_per_trial = float(gpus_per_trial)
         self.threads = threads
@@ -159,6 +165,9 @@ class RayExecutor(SlotExecutor[_Slot]):
         slot.ref = None
 
     def _actor_died(self, slot: _Slot, error: BaseException) -> None:
+        if getattr(error, "actor_init_failed", False):  # Its __init__ raised: it never will load.
+            self.close()
+            raise WorkerError(f"Ray actors cannot load the evaluation: {error}") from error
         self._died(
             slot,
             startup_error=f"Ray actors cannot load the evaluation: {error}",
