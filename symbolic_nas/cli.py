@@ -14,6 +14,11 @@ A space reference may name a space or a function returning one (called with the
 ``--space-arg`` values); an evaluator reference may name a callable, or a class
 (instantiated with the ``--evaluator-arg`` values). Without ``--evaluator`` the
 built-in classification trainer ``symbolic_nas.training:Trainer`` is used.
+
+``resume`` imports the space and evaluator modules named in the run's config, like
+running a script: only from the current directory and installed packages, never
+from a path the run directory names or from inside the run directory, and it prints
+them first. ``report`` never imports user code.
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+
+from symbolic_nas.cli_loading import (
+    call_factory,
+    check_resume_imports,
+    keywords,
+    read_journal,
+    split_reference,
+)
 
 __all__ = ["cli", "format_report", "main"]
 
@@ -49,11 +62,7 @@ def _parse_pairs(pairs: Sequence[str], option: str) -> dict[str, Any]:
 
 
 def _import_reference(reference: str, what: str) -> Any:
-    module_name, sep, attribute = reference.partition(":")
-    if not sep or not module_name or not attribute:
-        raise click.BadParameter(
-            f"must be MODULE:ATTRIBUTE, but got {reference!r}", param_hint=what
-        )
+    module_name, attribute = split_reference(reference, what)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -82,10 +91,16 @@ def load_space(reference: str, args: dict[str, Any]) -> Any:
                 f"{spaces.available()}, but got {reference!r}",
                 param_hint="SPACE",
             )
-        return spaces.get(reference, **args)
+        accepted = spaces.registry.parameters(reference)
+
+        def build(**kwargs: Any) -> Any:
+            return spaces.get(reference, **kwargs)
+
+        build.__qualname__ = reference
+        return call_factory(build, accepted, args, "SPACE")
     value = _import_reference(reference, "SPACE")
     if callable(value) and not isinstance(value, pg.Symbolic):
-        return value(**args)
+        return call_factory(value, keywords(value), args, "SPACE")
     if args:
         raise click.BadParameter(
             f"--space-arg needs SPACE to name a function, but {reference!r} is a space",
@@ -126,7 +141,7 @@ def load_evaluator(reference: str, args: dict[str, Any]) -> Any:
     """The evaluator named by ``reference`` (a class is instantiated with ``args``)."""
     value = _import_reference(reference, "--evaluator")
     if isinstance(value, type):
-        return value(**args)
+        return call_factory(value, keywords(value), args, "EVALUATOR")
     if args:
         raise click.BadParameter(
             f"--evaluator-arg needs --evaluator to name a class, but {reference!r} is not one",
@@ -141,6 +156,7 @@ def _run(kwargs: dict[str, Any], cli_config: dict[str, Any], top: int) -> None:
     from symbolic_nas import algorithms
     from symbolic_nas.api import search
     from symbolic_nas.storage.rundir import ResumeError
+    from symbolic_nas.tuner.executors.local import WorkerError
     from symbolic_nas.tuner.loop import TooManyFailuresError
 
     evaluate = load_evaluator(cli_config["evaluator"], cli_config["evaluator_args"])
@@ -162,7 +178,7 @@ def _run(kwargs: dict[str, Any], cli_config: dict[str, Any], top: int) -> None:
         result = search(
             space, evaluate, algorithm=algorithm, metadata={"cli": cli_config}, **kwargs
         )
-    except (ResumeError, TooManyFailuresError, ValueError, TypeError) as e:
+    except (ResumeError, TooManyFailuresError, WorkerError, ValueError, TypeError) as e:
         raise click.ClickException(str(e)) from None
     if kwargs["run_dir"] is not None:
         click.echo(format_report(kwargs["run_dir"], top=top))
@@ -190,7 +206,9 @@ _COMMON = [
         "--tensorboard/--no-tensorboard", default=True, help="Log to RUN_DIR/tensorboard."
     ),
     click.option("--progress/--no-progress", default=None, help="Show a progress bar."),
-    click.option("--top", type=int, default=5, show_default=True, help="Rows of the final table."),
+    click.option(
+        "--top", type=click.IntRange(min=0), default=5, show_default=True, help="Rows of the table."
+    ),
 ]
 
 
@@ -310,20 +328,33 @@ def resume(run_dir: str, num_trials: int | None, **common: Any) -> None:
 
     Workers, executor, time limit and failure limit are the search's unless given.
     """
-    from symbolic_nas.storage.rundir import ResumeError, Run
+    from symbolic_nas.storage.records import read_history
+    from symbolic_nas.storage.rundir import JOURNAL, ResumeError, Run
 
     try:
         config = Run(run_dir).read_config()
     except ResumeError as e:
         raise click.ClickException(str(e)) from None
+    records, _ = read_journal(os.path.join(run_dir, JOURNAL))  # Read only: it may be in use.
+    finished = len(read_history(records).finished)
     cli_config = config.get("metadata", {}).get("cli")
     if not cli_config:
         raise click.ClickException(
             f"{run_dir!r} was not started by `symbolic-nas search`, so its space and evaluator "
             "are unknown here; continue it with sn.search(..., resume=True)"
         )
-    if cli_config.get("cwd") and cli_config["cwd"] not in sys.path:
-        sys.path.insert(0, cli_config["cwd"])
+    if num_trials is not None and num_trials < finished:
+        raise click.BadParameter(
+            f"must be at least the {finished} trials the run already finished, but got "
+            f"{num_trials} (the run is left as it is)",
+            param_hint="--num-trials",
+        )
+    # The run's own code, imported like a script's: from here and installed packages only.
+    check_resume_imports(
+        {"space": cli_config["space"], "evaluator": cli_config["evaluator"]},
+        run_dir,
+        searched_in=cli_config.get("cwd"),
+    )
     _execute(
         cli_config,
         _kept_options(common, cli_config.get("options", {})),
@@ -343,12 +374,12 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
     Reads only the config and the journal (the space need not be importable).
     """
     from symbolic_nas.storage.records import read_history
-    from symbolic_nas.storage.rundir import Run
+    from symbolic_nas.storage.rundir import JOURNAL, Run
     from symbolic_nas.storage.trial import SearchResult
 
     run = Run(run_dir)
     config = run.read_config()
-    journal = run.read_journal()
+    journal, torn = read_journal(os.path.join(run_dir, JOURNAL))  # Never changes the file.
     history = read_history(journal)
     labels = {
         int(r["trial"]["id"]): r["labels"]
@@ -363,6 +394,11 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
         f"{len(result.completed)} completed, {len(result.failed)} failed, "
         f"{len(history.unfinished)} unfinished",
     ]
+    if torn:
+        lines.append(
+            "note: the journal's last line is torn (a write cut short by a crash); it is "
+            "ignored here, and `symbolic-nas resume` repairs it"
+        )
     ranked = result.top(top)
     if ranked:
         names = _metric_columns(ranked)
@@ -422,7 +458,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--top", type=int, default=10, show_default=True, help="Rows of the table.")
+@click.option(
+    "--top", type=click.IntRange(min=0), default=10, show_default=True, help="Rows of the table."
+)
 def report(run_dir: str, top: int) -> None:
     """Print the top trials and the failures of RUN_DIR."""
     from symbolic_nas.storage.rundir import ResumeError

@@ -214,3 +214,151 @@ def test_the_console_script_is_installed():
     completed = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     for command in ("search", "resume", "report", "tensorboard"):
         assert command in completed.stdout
+
+
+# ------------------------------------------------------------- resume and the run's code
+
+PAYLOAD = """
+import pathlib
+pathlib.Path({marker!r}).write_text("the payload ran")
+from tests.helpers.tuner import token_reward, wide_space
+"""
+
+
+def _plant_payload(run_dir: pathlib.Path, name: str, marker: pathlib.Path, **cli_config) -> None:
+    """A module inside the run directory that leaves ``marker`` when imported, and a config
+    whose `cli` metadata points at it."""
+    (run_dir / f"{name}.py").write_text(PAYLOAD.format(marker=str(marker)))
+    config_file = run_dir / "config.json"
+    config = json.loads(config_file.read_text())
+    config["metadata"]["cli"].update(cli_config)
+    config_file.write_text(json.dumps(config))
+
+
+def test_resume_never_imports_code_from_the_run_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    run_dir = tmp_path / "run"
+    assert _invoke(*SEARCH, "--num-trials", "2", "--run-dir", str(run_dir)).exit_code == 0
+    marker, original = tmp_path / "pwned", (run_dir / "config.json").read_text()
+    cases = [
+        # The config names the run directory as the search's directory (it used to go
+        # first on sys.path).
+        (tmp_path, {"cwd": str(run_dir), "space": "snpayload1:wide_space"}, "snpayload1",
+         "cannot find module 'snpayload1'"),
+        # A module reached from the current directory through the run directory.
+        (tmp_path, {"evaluator": "run.snpayload2:token_reward"}, "snpayload2",
+         "refusing to import 'run.snpayload2'"),
+        # Resuming from inside the run directory.
+        (run_dir, {"space": "snpayload3:wide_space"}, "snpayload3",
+         "refusing to import 'snpayload3'"),
+    ]  # fmt: skip
+    for cwd, cli_config, name, message in cases:
+        (run_dir / "config.json").write_text(original)
+        _plant_payload(run_dir, name, marker, **cli_config)
+        monkeypatch.chdir(cwd)
+        result = CliRunner().invoke(cli.cli, ["resume", str(run_dir), "--num-trials", "3"])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert not marker.exists(), f"resume ran code from the run directory: {cli_config}"
+        assert name not in sys.modules
+        report = _invoke("report", str(run_dir))
+        assert report.exit_code == 0 and not marker.exists()  # `report` imports no user code.
+    assert "inside the run directory" in result.output
+
+
+def test_resume_prints_the_modules_it_imports(tmp_path):
+    run_dir = str(tmp_path / "run")
+    assert _invoke(*SEARCH, "--num-trials", "2", "--run-dir", run_dir).exit_code == 0
+    resumed = _invoke("resume", run_dir, "--num-trials", "3", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+    helpers = pathlib.Path(__file__).parent / "helpers" / "tuner.py"
+    lines = resumed.stderr.splitlines()
+    assert (
+        f"resume imports tests.helpers.tuner from {helpers} for the space "
+        "tests.helpers.tuner:wide_space" in lines
+    )
+    assert any(
+        line.endswith("for the evaluator tests.helpers.tuner:token_reward") for line in lines
+    )
+
+
+def test_resume_refuses_fewer_trials_than_the_run_finished(tmp_path):
+    run_dir = tmp_path / "run"
+    assert _invoke(*SEARCH, "--num-trials", "6", "--run-dir", str(run_dir)).exit_code == 0
+    config, journal = (run_dir / "config.json").read_text(), (run_dir / "journal.jsonl").read_text()
+    result = CliRunner().invoke(cli.cli, ["resume", str(run_dir), "--num-trials", "2"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "must be at least the 6 trials the run already finished, but got 2" in result.output
+    assert (run_dir / "config.json").read_text() == config  # never rewritten to 2
+    assert (run_dir / "journal.jsonl").read_text() == journal
+
+
+# ------------------------------------------------------------- user errors: one line each
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "zoph_le_cnn", "--space-arg", "bogus=1"],
+         "space zoph_le_cnn takes no argument bogus; its arguments are: "),
+        ([*SEARCH[:1], "tests.helpers.tuner:ranged_space", *SEARCH[2:], "--space-arg", "bogus=1"],
+         "space ranged_space takes no argument bogus; its arguments are: high"),
+        ([*SEARCH[:1], "tests.helpers.tuner:ranged_space", *SEARCH[2:], "--space-arg", "high=0"],
+         "space ranged_space failed with high=0: ValueError: `low` of intv must be <= `high` (0)"),
+        (["search", "tests.helpers.tuner:wide_space", "--evaluator-arg", "bogus=1"],
+         "evaluator Trainer takes no argument bogus; its arguments are: data, epochs,"),
+        (["search", "tests.helpers.tuner:wide_space", "--evaluator-arg", "epochs=0"],
+         "evaluator Trainer failed with epochs=0: ValueError: `epochs` must be an int >= 1"),
+    ],
+)  # fmt: skip
+def test_bad_factory_arguments_are_usage_errors(args, message):
+    result = CliRunner().invoke(cli.cli, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_a_worker_error_ends_the_command_with_one_line(monkeypatch):
+    from symbolic_nas import api
+    from symbolic_nas.tuner.executors.local import WorkerError
+
+    def search(*args, **kwargs):
+        raise WorkerError("worker process 0 died 4 times in a row while starting; giving up")
+
+    monkeypatch.setattr(api, "search", search)
+    result = CliRunner().invoke(cli.cli, SEARCH)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output == (
+        "Error: worker process 0 died 4 times in a row while starting; giving up\n"
+    )
+
+
+def test_report_reads_a_damaged_journal_without_changing_it(tmp_path):
+    import symbolic_nas as sn
+    from tests.helpers import tuner as h
+
+    run_dir = tmp_path / "run"
+    sn.search(h.small_space(), h.small_reward, algorithm="random", num_trials=3, run_dir=run_dir,
+              tensorboard=False, progress=False)  # fmt: skip
+    journal = run_dir / "journal.jsonl"
+    good = journal.read_bytes()
+    assert CliRunner().invoke(cli.cli, ["report", str(run_dir), "--top", "-1"]).exit_code == 2
+
+    journal.write_bytes(good + b'{"event": "propose", "tri')  # a write cut short by a crash
+    torn = CliRunner().invoke(cli.cli, ["report", str(run_dir)])
+    assert torn.exit_code == 0 and "trials: 3 of 3 finished" in torn.output
+    assert "the journal's last line is torn" in torn.output
+    assert "`symbolic-nas resume` repairs it" in torn.output
+    assert journal.read_bytes() == good + b'{"event": "propose", "tri'  # report never writes
+
+    lines = good.split(b"\n")
+    damaged = [(b"garbage", "is corrupt at line 3"),
+               (b'{"event": "end", "trial": 5}', "has a record of the wrong shape at line 3: "
+                "`trial` must be a trial record (a dict), but got 5")]  # fmt: skip
+    for line, message in damaged:
+        journal.write_bytes(b"\n".join([*lines[:2], line, *lines[3:]]))
+        result = CliRunner().invoke(cli.cli, ["report", str(run_dir)])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        output = " ".join(result.output.split())
+        assert f"Error: journal {str(journal)!r} {message}" in output
+        assert "`symbolic-nas resume` repairs only a torn last line" in output

@@ -263,3 +263,13 @@ def test_chains_of_conditional_choices_round_trip():
     codec = sn.encode(space)
     for dna in codec.spec.iter_dna():
         assert codec.from_tokens(codec.to_tokens(dna)) == dna
+
+
+@pytest.mark.parametrize("tokens", [None, "01", 3])
+def test_validate_names_the_parameter_when_tokens_are_not_a_sequence(tokens):
+    codec = sn.encode({"k": sn.oneof([1, 2])})
+    with pytest.raises(
+        ValueError, match=rf"^`tokens` must be a sequence of ints, but got {tokens!r}$"
+    ):
+        codec.validate(tokens)
+    assert not codec.is_valid(tokens)

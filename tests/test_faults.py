@@ -14,11 +14,12 @@ import sys
 import time
 
 import pytest
+import torch
 
 import symbolic_nas as sn
 from symbolic_nas.storage.journal import JournalStorage
 from symbolic_nas.storage.records import EventKind, event_of
-from symbolic_nas.storage.rundir import RunInUseError
+from symbolic_nas.storage.rundir import ResumeError, RunInUseError
 from tests.helpers import tuner as h
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -305,3 +306,55 @@ def test_a_worker_that_keeps_dying_while_starting_stops_the_search(tmp_path):
         _escape_search(None, ("ok",) * 2, h.EscapingEvaluator(str(tmp_path), start_deaths=9),
                        executor=executor)  # fmt: skip
     assert len(list(tmp_path.iterdir())) == 2
+
+
+# ---------------------------------------------------------------- damaged run directories
+
+
+def _small_run(run_dir, num_trials, **kwargs):
+    return sn.search(h.small_space(), h.small_reward, algorithm="random", num_trials=num_trials,
+                     run_dir=run_dir, resume=True, tensorboard=False, progress=False,
+                     **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        ('{"event": "end", "trial": 5}', "`trial` must be a trial record (a dict), but got 5"),
+        ('{"event": "propose", "tokens": [0]}', "`trial` is missing"),
+        ('{"event": "end", "trial": {"id": 9, "tokens": [0, 1], "status": "done"}}',
+         "`trial.status` must be one of ['completed', 'failed'], but got 'done'"),
+    ],
+)  # fmt: skip
+def test_a_journal_record_of_the_wrong_shape_names_the_file_and_line(tmp_path, record, problem):
+    run_dir = tmp_path / "run"
+    _small_run(run_dir, 2)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join([*lines[:3], record, *lines[3:]]) + "\n")
+    message = f"journal {str(journal)!r} has a record of the wrong shape at line 4: {problem}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _small_run(run_dir, 4)
+
+
+def test_an_unreadable_checkpoint_says_so_and_the_journal_alone_recovers_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    first = _small_run(run_dir, 4)
+    checkpoint = run_dir / "checkpoint.pt"
+    saved = checkpoint.read_bytes()
+    torch.save({"format": 1, "position": "?"}, tmp_path / "other.pt")
+    damages = [
+        (b"not a checkpoint", "cannot be read ("),
+        (saved[:100], "cannot be read ("),  # torn
+        ((tmp_path / "other.pt").read_bytes(), "is not a symbolic_nas checkpoint of format 1"),
+    ]
+    for damage, problem in damages:
+        checkpoint.write_bytes(damage)
+        with pytest.raises(ResumeError) as caught:
+            _small_run(run_dir, 8)
+        assert f"checkpoint {str(checkpoint)!r} {problem}" in str(caught.value)
+        assert "delete it and resume again: the journal alone restores" in str(caught.value)
+    checkpoint.unlink()
+    resumed = _small_run(run_dir, 8)
+    assert [t.tokens for t in resumed.trials[:4]] == [t.tokens for t in first.trials]
+    assert [t.tokens for t in resumed.trials] == [t.tokens for t in _small_run(None, 8).trials]

@@ -48,6 +48,16 @@ def test_intv_is_inclusive_on_both_ends():
         (lambda: sn.intv(1.5, 2), r"`low` of intv must be an int, but got 1.5"),
         (lambda: sn.intv(0, 10**6), r"the range of intv must hold at most 100000 integers"),
         (lambda: sn.subset([]), r"`candidates` of subset must be a non-empty list"),
+        (
+            lambda: sn.oneof([1, 2], hints="share"),
+            r"`hints` of oneof must be a dict or None \(such as \{'share': 'ops'\}\), "
+            r"but got 'share'",
+        ),
+        (lambda: sn.manyof(1, [1, 2], hints="share"), r"`hints` of manyof must be a dict or None"),
+        (lambda: sn.permutate([1, 2], hints=["x"]), r"`hints` of permutate must be a dict"),
+        (lambda: sn.floatv(0.1, 1.0, hints=7), r"`hints` of floatv must be a dict or None"),
+        (lambda: sn.intv(1, 3, hints="share"), r"`hints` of intv must be a dict or None"),
+        (lambda: sn.subset([1, 2], hints="share"), r"`hints` of subset must be a dict or None"),
     ],
 )
 def test_bad_arguments_name_the_rule_and_the_value(make, pattern):

@@ -31,6 +31,7 @@ from symbolic_nas.space.decisions import (
     MaskRule,
     Step,
 )
+from symbolic_nas.validation import InvalidParameterError
 
 __all__ = [
     "CATEGORICAL",
@@ -263,6 +264,8 @@ class Codec:
             ValueError: a token is out of its vocabulary or breaks a constraint,
                 or the sequence is too short or too long.
         """
+        if isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__len__"):
+            raise InvalidParameterError(f"`tokens` must be a sequence of ints, but got {tokens!r}")
         end = len(self._vocab)
         nxt, rule = self._nxt, self._rule
         d = self.start

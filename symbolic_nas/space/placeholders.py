@@ -37,6 +37,8 @@ from typing import Any, TypeVar, cast, overload
 
 import pyglove as pg
 
+from symbolic_nas.validation import InvalidParameterError
+
 __all__ = ["Subset", "floatv", "intv", "manyof", "oneof", "permutate", "subset"]
 
 _T = TypeVar("_T")
@@ -75,6 +77,15 @@ def _named(candidates: Any, hints: Any, what: str) -> Any:
     return dict(hints or {}, labels=names)
 
 
+def _check_hints(hints: Any, what: str) -> None:
+    """Hints are a dict (see the module docs) or None."""
+    if hints is not None and not isinstance(hints, dict):
+        raise InvalidParameterError(
+            f"`hints` of {what} must be a dict or None (such as {{'share': 'ops'}}), "
+            f"but got {hints!r}"
+        )
+
+
 @overload
 def oneof(
     candidates: Mapping[str, _T], *, name: str | None = None, hints: dict[str, Any] | None = None
@@ -110,6 +121,7 @@ def oneof(
         ('small', 'large')
     """
     values = _candidates(candidates, "oneof")
+    _check_hints(hints, "oneof")
     return pg.oneof(values, name=name, hints=_named(candidates, hints, "oneof"))
 
 
@@ -170,6 +182,7 @@ def manyof(
         2
     """
     values = _candidates(candidates, "manyof")
+    _check_hints(hints, "manyof")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"`k` of manyof must be an int >= 1, but got {k!r}")
     if distinct and k > len(values):
@@ -206,6 +219,7 @@ def permutate(
         3
     """
     values = _candidates(candidates, "permutate")
+    _check_hints(hints, "permutate")
     return pg.permutate(values, name=name, hints=_named(candidates, hints, "permutate"))
 
 
@@ -239,6 +253,7 @@ def floatv(
         raise ValueError(f"`scale` of floatv must be one of {_FLOAT_SCALES}, but got {scale!r}")
     if scale in ("log", "rlog") and low <= 0:
         raise ValueError(f"`low` of floatv must be > 0 with scale={scale!r}, but got {low!r}")
+    _check_hints(hints, "floatv")
     bins = hints.get("bins") if isinstance(hints, dict) else None
     if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or bins < 2):
         raise ValueError(f"`hints['bins']` of floatv must be an int >= 2, but got {bins!r}")
@@ -265,6 +280,7 @@ def intv(
             raise TypeError(f"`{arg}` of intv must be an int, but got {value!r}")
     if low > high:
         raise ValueError(f"`low` of intv must be <= `high` ({high!r}), but got {low!r}")
+    _check_hints(hints, "intv")
     if high - low + 1 > _MAX_INTV_SIZE:
         raise ValueError(
             f"the range of intv must hold at most {_MAX_INTV_SIZE} integers, "
@@ -325,8 +341,7 @@ def subset(
         3
     """
     values = _candidates(candidates, "subset")
-    if hints is not None and not isinstance(hints, dict):
-        raise TypeError(f"`hints` of subset must be a dict or None, but got {hints!r}")
+    _check_hints(hints, "subset")
     names = _named(candidates, None, "subset")
     keys = names["labels"] if names else list(range(len(values)))
     merged = dict(hints or {})

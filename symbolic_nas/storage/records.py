@@ -26,7 +26,9 @@ run's id (``run_id``) to every record it appends.
 * ``stop`` (:func:`stop_record`): a session ended (``reason``).
 
 Every record but ``end`` also has its wall-clock ``time``. A record of a kind this
-version does not know is skipped by the reader.
+version does not know is skipped by the reader; one of a known kind whose fields
+have the wrong types is refused, naming the file and line
+(:mod:`symbolic_nas.storage.record_shapes`).
 
 **How the checkpoint relates to the journal.** The algorithm's state changes
 only in ``propose`` and ``feedback`` calls, and each such call is journaled
@@ -68,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from symbolic_nas.space.codec import Codec
-from symbolic_nas.storage.rundir import _ADDRESS, ResumeError
+from symbolic_nas.storage.rundir import _ADDRESS, NO_CHECKPOINT_ADVICE, ResumeError
 from symbolic_nas.storage.trial import StrEnum, Trial
 
 if TYPE_CHECKING:
@@ -406,7 +408,13 @@ def replay(
                 f"run's algorithm is seeded {algorithm.seed!r}: it belongs to another run; "
                 "delete it (the journal alone restores the run)"
             )
-        algorithm.load_state_dict(state)
+        try:
+            algorithm.load_state_dict(state)
+        except Exception as e:  # a state the algorithm cannot take is an unusable checkpoint
+            raise ResumeError(
+                f"the checkpoint's algorithm state cannot be loaded ({type(e).__name__}: {e}); "
+                f"{NO_CHECKPOINT_ADVICE}"
+            ) from None
         position = int(checkpoint["position"])
         if position > len(records):
             raise ResumeError(

@@ -61,6 +61,7 @@ __all__ = [
     "CONFIG",
     "JOURNAL",
     "LOCK",
+    "NO_CHECKPOINT_ADVICE",
     "TENSORBOARD",
     "ResumeError",
     "Run",
@@ -80,6 +81,12 @@ LEGACY_FORMAT = 1
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 
 RUN, PROPOSE, START, LOST, END, STOP = "run", "propose", "start", "lost", "end", "stop"
+
+#: What to do about a checkpoint that cannot be used.
+NO_CHECKPOINT_ADVICE = (
+    "delete it and resume again: the journal alone restores the run (every finished trial is "
+    "kept and the algorithm is rebuilt by replaying the journal)"
+)
 
 
 class ResumeError(RuntimeError):
@@ -314,11 +321,17 @@ class Run:
 
         Raises:
             ResumeError: If a record belongs to another run (once the config is known).
+            ValueError: Naming the file and line of a corrupt record or one of the
+                wrong shape.
         """
         records = self.journal.read()
         if self._config_known:
             for number, record in enumerate(records, start=1):
                 self._check_record(number, record)
+        if self.path is not None:
+            from symbolic_nas.storage.record_shapes import check_records  # (imports this)
+
+            check_records(records, self.file(JOURNAL))
         self.position = len(records)
         return records
 
@@ -383,17 +396,29 @@ class Run:
         """The last checkpoint (``position``, ``fingerprint``, ``algorithm``), or None.
 
         Raises:
-            ResumeError: If it cannot be loaded, or belongs to another run.
+            ResumeError: If it cannot be loaded, or belongs to another run (with advice:
+                deleting it is safe, the journal alone restores the run).
         """
         if self.path is None or not self.file(CHECKPOINT).exists():
             return None
         file = str(self.file(CHECKPOINT))
         try:
-            payload = torch.load(self.file(CHECKPOINT), weights_only=True)
+            payload = torch.load(file, weights_only=True)
         except Exception as e:  # any unreadable file is reported the same way
-            raise ResumeError(f"checkpoint {file!r} cannot be loaded: {e}") from None
-        if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, LEGACY_FORMAT):
-            raise ResumeError(f"checkpoint {file!r} must be of format {FORMAT}")
+            raise ResumeError(
+                f"checkpoint {file!r} cannot be read ({e}); {NO_CHECKPOINT_ADVICE}"
+            ) from None
+        if (
+            not isinstance(payload, dict)
+            or payload.get("format") not in (FORMAT, LEGACY_FORMAT)
+            or isinstance(payload.get("position"), bool)
+            or not isinstance(payload.get("position"), int)
+            or not isinstance(payload.get("algorithm"), dict)
+        ):
+            raise ResumeError(
+                f"checkpoint {file!r} is not a symbolic_nas checkpoint of format {FORMAT}; "
+                f"{NO_CHECKPOINT_ADVICE}"
+            )
         owner = payload.get("run_id")
         legacy = owner is None and int(payload.get("position", 0)) <= self._unbound_records
         if self._config_known and owner != self.run_id and not legacy:

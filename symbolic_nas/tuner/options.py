@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import warnings
@@ -15,6 +16,7 @@ from symbolic_nas.tuner.executors.local import Executor
 from symbolic_nas.validation import (
     InstanceOf,
     Interval,
+    InvalidParameterError,
     Options,
     SequenceOf,
     validate_params,
@@ -96,7 +98,46 @@ class SearchOptions:
         if kw["progress"] is None:
             kw["progress"] = bool(getattr(sys.stderr, "isatty", lambda: False)())
         kw["metadata"] = dict(kw["metadata"] or {})
+        problem = _json_problem(kw["metadata"])
+        if problem is not None:
+            where, what = problem
+            raise InvalidParameterError(
+                f"`metadata` must be JSON-able (it is stored in the run's config), but "
+                f"`metadata{where}` is {what}"
+            )
         return cls(**kw)
+
+
+def _json_problem(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Where (an index path) and why ``value`` is not strict JSON: a dict with str keys,
+    list, str, int, finite float, bool or None. None when it is.
+
+    Example:
+        >>> _json_problem({"a": [1, 2.5, None]}) is None
+        True
+        >>> _json_problem({"a": [1, {2}]})
+        ("['a'][1]", 'a set ({2})')
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, f"{value!r}, not a finite float")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            problem = _json_problem(item, f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return path, f"a dict with a key that is not a str ({key!r})"
+            problem = _json_problem(item, f"{path}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    text = repr(value)
+    return path, f"a {type(value).__name__} ({text if len(text) <= 60 else text[:57] + '...'})"
 
 
 class CallbackList:
