@@ -63,3 +63,33 @@ def test_actors_that_cannot_load_the_evaluation_stop_the_search(ray_session):
     with pytest.raises(WorkerError, match="Ray actors cannot load the evaluation"):
         h.search_unloadable("ray", num_trials=4, workers=2, max_consecutive_failures=None)
     assert ray.is_initialized()
+
+
+def test_ray_actors_record_escaping_errors_and_survive_deaths_while_starting(ray_session, tmp_path):
+    """sys.exit(), a KeyboardInterrupt raised by code and an exception whose str() raises
+    fail their trials (the actor lives on); actors killed while loading the evaluation
+    are replaced and their tasks handed on, so no trial counts an attempt."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    script = ("ok", "bad_str", "exit", "interrupt", "ok", "ok")
+    result = sn.search(
+        h.escape_space(),
+        h.EscapingEvaluator(marker_dir=str(markers), start_deaths=2),
+        algorithm=h.ScriptedAlgorithm(h.escape_tokens(*script)),
+        num_trials=len(script),
+        executor="ray",
+        workers=2,
+        max_consecutive_failures=None,
+        run_dir=tmp_path / "run",
+        tensorboard=False,
+        progress=False,
+    )
+    assert len(list(markers.iterdir())) == 2
+    assert [(t.id, t.attempts) for t in result.trials] == [(i, 1) for i in range(len(script))]
+    errors = {h.ESCAPES[t.tokens[0]]: t.error for t in result.failed}
+    assert errors == {
+        "bad_str": "BadStr: BadStr(1) (its str() raised RuntimeError)",
+        "exit": "SystemExit: 3",
+        "interrupt": "KeyboardInterrupt",
+    }
+    assert len(result.completed) == 3
