@@ -60,3 +60,22 @@ def test_tuner_overhead_benchmark_runs_the_four_configurations() -> None:
     for label in ("bare algorithm loop", "tuner, in memory", "tuner, journal + checkpoints"):
         assert re.search(rf"^  {re.escape(label)}\s+[\d.]+ s", out, re.M), out
     assert re.search(r"tuner, journal \+ TensorBoard\s+[\d.]+ s .*goal <= 20 s", out)
+
+
+@pytest.mark.timeout(900)
+def test_fault_campaign_runs_every_case_in_its_quick_mode() -> None:
+    out = run_script("fault_campaign.py", "--quick", timeout=840)
+    for case in (
+        "SIGKILL driver, inline",
+        "SIGKILL driver, 2 process workers",
+        "two drivers on one run directory",
+        "evaluator errors escaping, inline",
+        "user's Ctrl-C (SIGINT) during an inline trial",
+        "resume: payload module in the run directory",
+        "workers SIGKILLed while starting, always (CLI)",
+        "CLI: report on a corrupt journal",
+        "wrong-shape journal record, bad checkpoint",
+    ):
+        assert re.search(rf"^{re.escape(case)}\s+(ok|not yet)\s", out, re.M), out
+    assert re.search(r"^SIGKILL driver, inline\s+ok\s+1 x SIGKILL: 0 lost, 0 duplicated", out, re.M)
+    assert re.search(r"^\d+ cases: \d+ ok, 0 failed, [01] not yet; \d+ s$", out, re.M), out
