@@ -308,7 +308,7 @@ def test_resume_refuses_fewer_trials_than_the_run_finished(tmp_path):
         (["search", "tests.helpers.tuner:wide_space", "--evaluator-arg", "bogus=1"],
          "evaluator Trainer takes no argument bogus; its arguments are: data, epochs,"),
         (["search", "tests.helpers.tuner:wide_space", "--evaluator-arg", "epochs=0"],
-         "evaluator Trainer failed with epochs=0: ValueError: `epochs` must be an int >= 1"),
+         "`epochs` must be an int >= 1, but got 0"),
     ],
 )  # fmt: skip
 def test_bad_factory_arguments_are_usage_errors(args, message):
