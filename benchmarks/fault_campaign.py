@@ -415,7 +415,8 @@ def damaged_run(c: Campaign) -> tuple[str, str]:
     run(4)
     journal, checkpoint = run_dir / "journal.jsonl", run_dir / "checkpoint.pt"
     good = journal.read_text()
-    journal.write_text(good + '{"event": "end", "trial": 5}\n')
+    run_id = json.loads((run_dir / "config.json").read_text()).get("run_id")
+    journal.write_text(good + json.dumps({"event": "end", "trial": 5, "run_id": run_id}) + "\n")
     try:
         run(6)
         shape = "accepted"
