@@ -215,7 +215,8 @@ def two_drivers(c: Campaign) -> tuple[str, str]:
             _, stderr = second.communicate(timeout=12)
             text = stderr.decode()
             if second.returncode != 0 and str(first.pid) in text:
-                return "ok", "second driver refused: " + text.strip().splitlines()[-1][:120]
+                last = text.strip().splitlines()[-1]
+                return "ok", "second driver refused: ..." + last[last.find(" is in use") :][:90]
             return "FAIL", f"second driver exited {second.returncode}: {text[-200:]}"
         except subprocess.TimeoutExpired:
             ids = [e["id"] for e in ends(run_dir)]
