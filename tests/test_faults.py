@@ -284,6 +284,7 @@ def test_a_worker_that_dies_tells_the_driver_its_last_error():
 # ---------------------------------------------------------------- workers dying at start
 
 
+@pytest.mark.slow  # six worker processes start: 14 s
 def test_workers_killed_while_starting_are_replaced_and_their_trials_kept(tmp_path):
     """Each of two workers is SIGKILLed twice while loading the evaluation (four deaths,
     more than the old limit of three): replaced, and no trial counts an attempt."""
