@@ -21,6 +21,7 @@ import symbolic_nas as sn
 from symbolic_nas.storage.journal import JournalStorage
 from symbolic_nas.storage.records import EventKind, event_of
 from symbolic_nas.storage.rundir import ResumeError, RunInUseError
+from symbolic_nas.tuner import EvaluatorChangedWarning
 from tests.helpers import tuner as h
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -258,7 +259,8 @@ def test_the_users_ctrl_c_stops_an_inline_search_and_its_trial_runs_on_resume(tm
     assert [e["id"] for e in _ends(records)] == [0]
     assert [r["reason"] for r in records if r["event"] == "stop"] == ["interrupted"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    resumed = _escape_search(run_dir, ("ok", how, "ok"), lambda arch: 1.0, resume=True)
+    with pytest.warns(EvaluatorChangedWarning):  # A calm evaluator for the rest.
+        resumed = _escape_search(run_dir, ("ok", how, "ok"), lambda arch: 1.0, resume=True)
     assert [(t.id, t.status, t.attempts) for t in resumed.trials] == [
         (0, "completed", 1), (1, "completed", 2), (2, "completed", 1)
     ]  # fmt: skip
