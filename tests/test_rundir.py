@@ -485,3 +485,12 @@ def test_driver_crashes_do_not_count_as_attempts_of_a_running_trial(tmp_path):
     assert result.trials[2].error == (
         "WorkerDied: simulated death (attempt 2 of 2; 1 more cut short by the driver stopping)"
     )
+
+
+def test_resume_with_fewer_trials_than_finished_is_refused_and_leaves_the_config(tmp_path):
+    run_dir = str(tmp_path / "run")
+    _search(run_dir, num_trials=6)
+    before = (tmp_path / "run" / CONFIG).read_text()
+    with pytest.raises(ResumeError, match=r"`num_trials` must be at least the 6 trials"):
+        _search(run_dir, num_trials=2, resume=True)
+    assert (tmp_path / "run" / CONFIG).read_text() == before

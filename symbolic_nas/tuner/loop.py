@@ -264,6 +264,13 @@ class _Search:
         if old.get("run_id") is None:  # Format 1 (before run ids): bind it to one now.
             old = run.bind(old, len(records))
         old = self._check_evaluator(old, config)
+        finished = len(history.finished)
+        if config["num_trials"] < finished:
+            raise ResumeError(
+                f"`num_trials` must be at least the {finished} trials `run_dir` "
+                f"{self.options.run_dir!r} has finished, but got {config['num_trials']} "
+                "(the run is left as it is)"
+            )
         if old.get("num_trials") != config["num_trials"]:
             run.write_config({**old, "num_trials": config["num_trials"]})
         checkpoint = run.load_checkpoint()
