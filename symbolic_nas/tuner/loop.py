@@ -50,6 +50,7 @@ from symbolic_nas.tuner.executors.local import (
     ProcessExecutor,
     visible_gpus,
 )
+from symbolic_nas.tuner.executors.main_guard import check_main_module, check_not_bootstrapping
 from symbolic_nas.tuner.options import CallbackList, SearchOptions
 
 __all__ = [
@@ -111,11 +112,22 @@ def run(
     Returns:
         The :class:`~symbolic_nas.storage.trial.SearchResult`.
     """
+    check_not_bootstrapping()  # Before the run directory is touched (see main_guard).
+    if _spawns_workers(options):
+        check_main_module()
     if not callable(evaluate):
         raise ValueError(f"`evaluate` must be callable, but got {evaluate!r}")
     codec = space if isinstance(space, Codec) else encode(space)
     defaults = list(default_callbacks(options)) if default_callbacks is not None else []
     return _Search(codec, evaluate, options, defaults).run()
+
+
+def _spawns_workers(options: SearchOptions) -> bool:
+    """Whether the search runs trials in ``spawn`` worker processes (which import the main
+    script again)."""
+    if isinstance(options.executor, Executor):
+        return isinstance(options.executor, ProcessExecutor)
+    return options.executor == "process" or (options.executor == "auto" and options.workers != 1)
 
 
 class _Search:
