@@ -27,6 +27,7 @@ import collections
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ from symbolic_nas.cli_loading import (
 __all__ = ["cli", "format_report", "main"]
 
 _DEFAULT_EVALUATOR = "symbolic_nas.training:Trainer"
+_TENSORBOARD_MODULE = "tensorboard.main"  # What `symbolic-nas tensorboard` runs.
 
 
 def _parse_pairs(pairs: Sequence[str], option: str) -> dict[str, Any]:
@@ -179,12 +181,86 @@ def _run(kwargs: dict[str, Any], cli_config: dict[str, Any], top: int) -> None:
             space, evaluate, algorithm=algorithm, metadata={"cli": cli_config}, **kwargs
         )
     except (ResumeError, TooManyFailuresError, WorkerError, ValueError, TypeError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(for_command_line(str(e))) from None
     if kwargs["run_dir"] is not None:
         click.echo(format_report(kwargs["run_dir"], top=top))
+        click.echo("")
+        click.echo(format_best(result))
     else:
-        best = result.best
-        click.echo(f"{len(result.trials)} trials; best: {best}")
+        click.echo(format_summary(result))
+    if not result.completed:
+        raise click.ClickException(
+            f"no trial completed ({len(result.failed)} failed; their errors are listed above)"
+        )
+
+
+#: Library wording (``sn.search``'s keyword arguments) -> command-line wording.
+_COMMAND_LINE_WORDS = [
+    ("pass resume=True to continue it", "pass --resume to continue it"),
+    ("continue with resume=True", "continue with `symbolic-nas resume RUN_DIR`"),
+    ("resume=True", "--resume"),
+    ("executor='inline'", "--executor inline"),
+    ("workers=1", "--workers 1"),
+    ("give run_dir", "give --run-dir"),
+    ("another run_dir", "another --run-dir"),
+    ("a new run_dir", "a new --run-dir"),
+    ("`run_dir`", "--run-dir"),
+    ("`num_trials`", "--num-trials"),
+    ("`workers`", "--workers"),
+    ("`trial_timeout`", "--trial-timeout"),
+    ("`failure_reward`", "--failure-reward"),
+    ("`max_consecutive_failures`", "--max-consecutive-failures"),
+    ("(max_consecutive_failures=", "(--max-consecutive-failures="),
+]
+
+
+def for_command_line(message: str) -> str:
+    """A library error message worded for the command line (``--resume``, not ``resume=True``).
+
+    Example:
+        >>> for_command_line("`run_dir` 'r' already holds a run; pass resume=True to continue it")
+        "--run-dir 'r' already holds a run; pass --resume to continue it"
+    """
+    for library, command_line in _COMMAND_LINE_WORDS:
+        message = message.replace(library, command_line)
+    return message
+
+
+def format_best(result: Any) -> str:
+    """The best trial of a search: id, reward, every decision's label and the metrics.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> result = sn.search({"k": sn.oneof([1, 2])}, lambda a: {"reward": a["k"], "n": 3},
+        ...                    algorithm="random", num_trials=4, progress=False)
+        >>> print(format_best(result))
+        best: trial 0, reward 2
+          k = 2
+          metrics: n=3
+    """
+    best = result.best
+    if best is None:
+        return "best: none (no trial completed)"
+    lines = [f"best: trial {best.id}, reward {_cell(best.reward)}"]
+    codec = best.codec or result.codec
+    labels = codec.labels(best.tokens) if codec is not None else {}
+    lines += [f"  {name} = {label}" for name, label in labels.items()]
+    metrics = {k: v for k, v in best.metrics.items() if k != "reward"}
+    if metrics:
+        lines.append("  metrics: " + ", ".join(f"{k}={_cell(v)}" for k, v in metrics.items()))
+    return "\n".join(lines)
+
+
+def format_summary(result: Any) -> str:
+    """A search without a run directory: the counts, the best trial and the failures."""
+    lines = [
+        f"{len(result.trials)} trials: {len(result.completed)} completed, "
+        f"{len(result.failed)} failed",
+        format_best(result),
+    ]
+    if result.failed:
+        lines += ["", *_failure_lines(result.failed)]
+    return "\n".join(lines)
 
 
 _COMMON = [
@@ -226,7 +302,9 @@ def _workers(value: str | None) -> int | str:
     try:
         return int(value)
     except ValueError:
-        raise click.BadParameter(f"must be an int or 'auto', but got {value!r}") from None
+        raise click.BadParameter(
+            f"must be an int or 'auto', but got {value!r}", param_hint="--workers"
+        ) from None
 
 
 #: The options `resume` keeps from the search unless given again, with their defaults.
@@ -416,13 +494,7 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
         ]
         lines += ["", f"top {len(ranked)}:", *_table(header, rows)]
     if result.failed:
-        groups: dict[str, list[int]] = collections.defaultdict(list)
-        for t in result.failed:
-            groups[(t.error or "unknown error").splitlines()[0][:120]].append(t.id)
-        lines += ["", f"failures ({len(result.failed)}):"]
-        for error, ids in sorted(groups.items(), key=lambda item: -len(item[1])):
-            shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
-            lines.append(f"  {len(ids)} x {error}  (trials {shown})")
+        lines += ["", *_failure_lines(result.failed)]
     return "\n".join(lines)
 
 
@@ -431,6 +503,18 @@ def _choices(labels: dict[str, str] | None, tokens: list[int]) -> str:
     if labels is None:
         return "tokens " + " ".join(map(str, tokens))
     return " ".join(f"{name}={label}" for name, label in labels.items())
+
+
+def _failure_lines(failed: list[Any]) -> list[str]:
+    """Failed trials grouped by the first line of their error, most frequent first."""
+    groups: dict[str, list[int]] = collections.defaultdict(list)
+    for t in failed:
+        groups[(t.error or "unknown error").splitlines()[0][:120]].append(t.id)
+    lines = [f"failures ({len(failed)}):"]
+    for error, ids in sorted(groups.items(), key=lambda item: -len(item[1])):
+        shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
+        lines.append(f"  {len(ids)} x {error}  (trials {shown})")
+    return lines
 
 
 def _metric_columns(trials: list[Any], limit: int = 4) -> list[str]:
@@ -482,11 +566,47 @@ def tensorboard(run_dir: str, port: int) -> None:
     if not os.path.isdir(logdir):
         raise click.ClickException(f"{logdir!r} does not exist (was TensorBoard logging off?)")
     command = [
-        sys.executable, "-m", "tensorboard.main", "--logdir", logdir,
+        sys.executable, "-m", _TENSORBOARD_MODULE, "--logdir", logdir,
         "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     click.echo(f"TensorBoard at http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-    sys.exit(subprocess.call(command))
+    sys.exit(_serve(command))
+
+
+def _serve(command: list[str]) -> int:
+    """Runs ``command`` until it exits; SIGTERM, SIGHUP or Ctrl-C here stops it too.
+
+    Returns:
+        Its exit status, or 128 + the signal's number when stopped by one.
+    """
+    child = subprocess.Popen(command)
+    received: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        del frame
+        received.append(signum)
+        if len(received) == 1:
+            child.terminate()
+        else:  # Asked again: do not wait for it.
+            child.kill()
+
+    handled = [signal.SIGTERM, signal.SIGINT] + (
+        [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
+    )
+    previous = {s: signal.signal(s, stop) for s in handled}
+    try:
+        code = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if child.poll() is None:  # An exception while waiting: never leave it running.
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    return 128 + received[0] if received else code
 
 
 def main(argv: Sequence[str] | None = None) -> None:
