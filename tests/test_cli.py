@@ -191,7 +191,8 @@ def test_a_failing_search_exits_with_its_message(tmp_path):
         ],
     )
     assert result.exit_code == 1
-    assert "(max_consecutive_failures=1); the run stopped" in result.output
+    assert "(--max-consecutive-failures=1); the run stopped" in result.output
+    assert "give --run-dir to be able to resume" in result.output
 
 
 def test_tensorboard_serves_the_run_on_localhost(tmp_path, monkeypatch):
