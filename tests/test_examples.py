@@ -118,3 +118,31 @@ def test_nasbench201_example_reports_the_table_figures_of_good_picks():
     assert float(summary[1]) == pytest.approx(statistics.mean(tests), abs=0.01)
     assert float(summary[2]) == pytest.approx(statistics.stdev(tests), abs=0.01)
     assert float(summary[3]) == pytest.approx(94.37)
+
+
+def _readme_python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"^```python\n(.*?)^```$", text, re.M | re.S)
+
+
+def test_every_readme_example_with_workers_is_guarded():
+    blocks = [b for b in _readme_python_blocks() if re.search(r"\bworkers=", b)]
+    assert len(blocks) >= 2
+    for block in blocks:
+        assert 'if __name__ == "__main__":' in block, block
+
+
+@pytest.mark.timeout(300)
+def test_the_readme_search_example_runs_as_a_script(tmp_path):
+    (block,) = [b for b in _readme_python_blocks() if 'run_dir="runs/readme"' in b]
+    script = tmp_path / "search.py"
+    script.write_text(block.replace("num_trials=20", "num_trials=2"))
+    for _ in range(2):  # the second run continues the first (resume=True)
+        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=240)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert re.search(r"^trial \d: accuracy 0\.\d{3}$", proc.stdout, re.M), proc.stdout
+        assert "Net(" in proc.stdout
+    lines = (tmp_path / "runs" / "readme" / "journal.jsonl").read_text().splitlines()
+    events = [json.loads(line)["event"] for line in lines]
+    assert events.count("run") == 2 and events.count("end") == 2  # continued, not re-run
