@@ -7,12 +7,14 @@ callbacks.
 
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluators import evaluator
+from symbolic_nas.tuner.executors.main_guard import MainGuardError
 from symbolic_nas.tuner.loop import EvaluatorChangedWarning, TooManyFailuresError, run, trial_seed
 from symbolic_nas.tuner.options import SearchOptions
 
 __all__ = [
     "Callback",
     "EvaluatorChangedWarning",
+    "MainGuardError",
     "SearchContext",
     "SearchOptions",
     "TooManyFailuresError",
