@@ -24,7 +24,7 @@ def invoke(*args: str):
 
 
 def test_a_search_where_every_trial_fails_shows_the_errors_and_exits_non_zero():
-    result = invoke("search", "cli_helpers:choice_space", "--evaluator", "cli_helpers:always_fails",
+    result = invoke("search", "tests.helpers.cli:choice_space", "--evaluator", "tests.helpers.cli:always_fails",
                     "--num-trials", "3", *QUIET)  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "3 trials: 0 completed, 3 failed" in result.output
@@ -35,15 +35,15 @@ def test_a_search_where_every_trial_fails_shows_the_errors_and_exits_non_zero():
 
 
 def test_a_run_dir_where_every_trial_fails_exits_non_zero(tmp_path):
-    result = invoke("search", "cli_helpers:choice_space", "--evaluator", "cli_helpers:always_fails",
+    result = invoke("search", "tests.helpers.cli:choice_space", "--evaluator", "tests.helpers.cli:always_fails",
                     "--num-trials", "2", "--run-dir", str(tmp_path / "run"), *QUIET)  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "failures (2):" in result.output and "no trial completed" in result.output
 
 
 def test_a_successful_search_prints_the_best_trial_readably():
-    result = invoke("search", "cli_helpers:choice_space", "--evaluator",
-                    "cli_helpers:kernel_reward", "--num-trials", "12", *QUIET)  # fmt: skip
+    result = invoke("search", "tests.helpers.cli:choice_space", "--evaluator",
+                    "tests.helpers.cli:kernel_reward", "--num-trials", "12", *QUIET)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Trial(" not in result.output
     assert "12 trials: 12 completed, 0 failed" in result.output
@@ -56,8 +56,8 @@ def test_a_successful_search_prints_the_best_trial_readably():
 
 
 def test_a_search_with_a_run_dir_also_prints_the_best_trial(tmp_path):
-    result = invoke("search", "cli_helpers:choice_space", "--evaluator",
-                    "cli_helpers:kernel_reward", "--num-trials", "12",
+    result = invoke("search", "tests.helpers.cli:choice_space", "--evaluator",
+                    "tests.helpers.cli:kernel_reward", "--num-trials", "12",
                     "--run-dir", str(tmp_path / "run"), *QUIET)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "top 5:" in result.output and "  kernel = 7" in result.output.splitlines()
@@ -74,7 +74,7 @@ def test_a_search_with_a_run_dir_also_prints_the_best_trial(tmp_path):
     ],
 )  # fmt: skip
 def test_bad_values_get_one_line_naming_the_option(args, option):
-    result = invoke("search", "cli_helpers:choice_space", *QUIET, *args)
+    result = invoke("search", "tests.helpers.cli:choice_space", *QUIET, *args)
     assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
     assert "Traceback" not in result.output
     (error,) = [line for line in result.output.splitlines() if "Error" in line]
@@ -83,7 +83,7 @@ def test_bad_values_get_one_line_naming_the_option(args, option):
 
 def test_messages_name_command_line_options(tmp_path):
     run_dir = str(tmp_path / "run")
-    search = ["search", "cli_helpers:choice_space", "--evaluator", "cli_helpers:kernel_reward",
+    search = ["search", "tests.helpers.cli:choice_space", "--evaluator", "tests.helpers.cli:kernel_reward",
               "--num-trials", "2", "--run-dir", run_dir, *QUIET]  # fmt: skip
     assert invoke(*search).exit_code == 0
     again = invoke(*search)

@@ -1,4 +1,4 @@
-"""Spaces and evaluators for the command-line tests (named as ``cli_helpers:NAME``)."""
+"""Spaces and evaluators for the command-line tests (named as ``tests.helpers.cli:NAME``)."""
 
 from __future__ import annotations
 
