@@ -16,6 +16,9 @@ from symbolic_nas import cli
 
 TESTS = pathlib.Path(__file__).resolve().parent
 ROOT = TESTS.parent
+SPACE = "tests.helpers.cli:choice_space"
+FAILS = ["--evaluator", "tests.helpers.cli:always_fails"]
+KERNEL = ["--evaluator", "tests.helpers.cli:kernel_reward"]
 QUIET = ["--algorithm", "random", "--no-tensorboard", "--no-progress"]
 
 
@@ -24,8 +27,7 @@ def invoke(*args: str):
 
 
 def test_a_search_where_every_trial_fails_shows_the_errors_and_exits_non_zero():
-    result = invoke("search", "tests.helpers.cli:choice_space", "--evaluator", "tests.helpers.cli:always_fails",
-                    "--num-trials", "3", *QUIET)  # fmt: skip
+    result = invoke("search", SPACE, *FAILS, "--num-trials", "3", *QUIET)
     assert result.exit_code == 1, result.output
     assert "3 trials: 0 completed, 3 failed" in result.output
     assert "failures (3):" in result.output
@@ -35,15 +37,14 @@ def test_a_search_where_every_trial_fails_shows_the_errors_and_exits_non_zero():
 
 
 def test_a_run_dir_where_every_trial_fails_exits_non_zero(tmp_path):
-    result = invoke("search", "tests.helpers.cli:choice_space", "--evaluator", "tests.helpers.cli:always_fails",
+    result = invoke("search", SPACE, *FAILS,
                     "--num-trials", "2", "--run-dir", str(tmp_path / "run"), *QUIET)  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "failures (2):" in result.output and "no trial completed" in result.output
 
 
 def test_a_successful_search_prints_the_best_trial_readably():
-    result = invoke("search", "tests.helpers.cli:choice_space", "--evaluator",
-                    "tests.helpers.cli:kernel_reward", "--num-trials", "12", *QUIET)  # fmt: skip
+    result = invoke("search", SPACE, *KERNEL, "--num-trials", "12", *QUIET)
     assert result.exit_code == 0, result.output
     assert "Trial(" not in result.output
     assert "12 trials: 12 completed, 0 failed" in result.output
@@ -56,8 +57,7 @@ def test_a_successful_search_prints_the_best_trial_readably():
 
 
 def test_a_search_with_a_run_dir_also_prints_the_best_trial(tmp_path):
-    result = invoke("search", "tests.helpers.cli:choice_space", "--evaluator",
-                    "tests.helpers.cli:kernel_reward", "--num-trials", "12",
+    result = invoke("search", SPACE, *KERNEL, "--num-trials", "12",
                     "--run-dir", str(tmp_path / "run"), *QUIET)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "top 5:" in result.output and "  kernel = 7" in result.output.splitlines()
@@ -74,7 +74,7 @@ def test_a_search_with_a_run_dir_also_prints_the_best_trial(tmp_path):
     ],
 )  # fmt: skip
 def test_bad_values_get_one_line_naming_the_option(args, option):
-    result = invoke("search", "tests.helpers.cli:choice_space", *QUIET, *args)
+    result = invoke("search", SPACE, *QUIET, *args)
     assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
     assert "Traceback" not in result.output
     (error,) = [line for line in result.output.splitlines() if "Error" in line]
@@ -83,7 +83,7 @@ def test_bad_values_get_one_line_naming_the_option(args, option):
 
 def test_messages_name_command_line_options(tmp_path):
     run_dir = str(tmp_path / "run")
-    search = ["search", "tests.helpers.cli:choice_space", "--evaluator", "tests.helpers.cli:kernel_reward",
+    search = ["search", SPACE, *KERNEL,
               "--num-trials", "2", "--run-dir", run_dir, *QUIET]  # fmt: skip
     assert invoke(*search).exit_code == 0
     again = invoke(*search)
