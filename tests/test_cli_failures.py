@@ -68,7 +68,7 @@ def test_a_search_with_a_run_dir_also_prints_the_best_trial(tmp_path):
     [
         (["--workers", "abc"], "--workers"),
         (["--evaluator", "symbolic_nas.training:Trainer", "--evaluator-arg", "epochs=two"],
-         "epochs"),
+         "--evaluator-arg"),
         (["--num-trials", "x"], "--num-trials"),
         (["--num-trials", "0"], "--num-trials"),
     ],
