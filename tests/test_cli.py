@@ -197,7 +197,7 @@ def test_a_failing_search_exits_with_its_message(tmp_path):
 
 def test_tensorboard_serves_the_run_on_localhost(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli, "_serve", lambda command: calls.append(command) or 0)
+    monkeypatch.setattr(cli, "serve", lambda command: calls.append(command) or 0)
     (tmp_path / "tensorboard").mkdir()
     result = CliRunner().invoke(cli.cli, ["tensorboard", str(tmp_path), "--port", "6123"])
     assert result.exit_code == 0, result.output
