@@ -100,3 +100,35 @@ sn.search({{"k": sn.oneof([1, 2])}}, evaluate, algorithm="random", num_trials=1,
     assert proc.returncode == 0, proc.stderr
     assert "exitcode 1" in proc.stdout
     assert "MainGuardError" in proc.stderr and "while a worker process was importing" in proc.stderr
+
+
+def test_code_that_is_not_the_scripts_own_top_level_is_let_through(tmp_path, monkeypatch):
+    # A notebook cell or exec'd code runs as "__main__" too, but from no script file line.
+    import types
+
+    from symbolic_nas.tuner.executors import main_guard
+
+    script = tmp_path / "launcher.py"
+    script.write_text("import sys\n\nsys.exit(0)\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    cell = {"__name__": "__main__", "check": main_guard.check_main_module}
+    exec(compile("check()", "<cell 1>", "exec"), cell)  # no error
+    with pytest.raises(main_guard.MainGuardError, match=r"launcher.py' \(line 1\)"):
+        exec(compile("check()", str(script), "exec"), cell)
+
+
+def test_guard_blocks_are_found_in_any_spelling(tmp_path):
+    from symbolic_nas.tuner.executors.main_guard import _guard_lines
+
+    script = tmp_path / "s.py"
+    script.write_text(
+        "x = 1\n"
+        "if '__main__' == __name__:\n    a = 1\n    b = 2\n"
+        'if __name__ == "__main__" and x:\n    c = 3\n'
+        "if __name__ != '__main__':\n    d = 4\n"
+    )
+    assert _guard_lines(str(script)) == [(3, 4), (6, 6)]
+    script.write_text("def broken(:\n")
+    assert _guard_lines(str(script)) is None  # cannot tell: the worker-side check remains

@@ -76,8 +76,8 @@ def check_main_module() -> None:
             "workers=1."
         )
     frame = _frame_of_module_code("__main__")
-    if frame is None or path is None:
-        return
+    if frame is None or path is None or not _same_file(frame.f_code.co_filename, path):
+        return  # Not the script's own top-level code (a notebook cell, exec'd code, ...).
     lineno = frame.f_lineno
     guards = _guard_lines(path)
     if guards is None or any(first <= lineno <= last for first, last in guards):
@@ -96,6 +96,13 @@ def _spawn_imports(main: ModuleType) -> bool:
     if name is not None:
         return not (name == "__main__" or name.endswith(".__main__"))
     return getattr(main, "__file__", None) is not None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _frame_of_module_code(module_name: str) -> FrameType | None:
