@@ -42,9 +42,9 @@ from symbolic_nas.space import (
     subset,
     symbolize,
 )
-from symbolic_nas.storage import SearchResult, Trial, TrialStatus
+from symbolic_nas.storage import SearchResult, Trial, TrialStatus, load_run
 from symbolic_nas.training import Trainer
-from symbolic_nas.tuner import evaluator
+from symbolic_nas.tuner import evaluator, trial_seed
 
 __version__ = "0.2.0"  # the only place the version is written (pyproject reads it)
 
@@ -64,6 +64,7 @@ __all__ = [
     "floatv",
     "intv",
     "keep",
+    "load_run",
     "manyof",
     "materialize",
     "oneof",
@@ -71,4 +72,5 @@ __all__ = [
     "search",
     "subset",
     "symbolize",
+    "trial_seed",
 ]

@@ -48,6 +48,7 @@ def search(
     progress: bool | None = None,
     checkpoint_interval: float = 10.0,
     metadata: Mapping[str, Any] | None = None,
+    keep_weights: str | int | None = None,
 ) -> SearchResult:
     """Searches ``space`` for the architecture with the highest reward.
 
@@ -83,6 +84,17 @@ def search(
     is restored. ``resume=True`` on a missing or empty ``run_dir`` starts a new
     run; ``resume=False`` on a directory that is not empty raises.
 
+    **Trained weights.** With ``keep_weights`` (and a ``run_dir``), the trained
+    children's state dicts (weights only, on the CPU) are saved as
+    ``weights/trial-<id>.pt`` in the run directory: ``"best"`` keeps the best trial
+    so far (a superseded file is deleted), an int ``k`` the best ``k``, ``"all"``
+    every completed trial. The worker that trained a child sends its state dict
+    back with the outcome (only when the reward makes it a kept trial) and the
+    driver writes it, so this works with every executor, Ray included.
+    ``result.best.load_model(space)`` then returns the trained module. The
+    evaluator must take the built model (the default), and the model is saved
+    as the evaluator left it after training.
+
     Args:
         space: The search space (a symbolic value with placeholders, or ``sn.annotate``'s).
         evaluate: Called with the built model (or tokens / DNA, see ``sn.evaluator``);
@@ -112,6 +124,8 @@ def search(
             every event); one is always written when a session ends.
         metadata: JSON-able data stored in the run's config (the CLI keeps what it
             needs to resume there).
+        keep_weights: Keep trained weights in ``run_dir``: None (not at all), ``"best"``,
+            ``"all"``, or the number of best trials to keep.
 
     Returns:
         The :class:`~symbolic_nas.storage.trial.SearchResult`: every finished trial, by id.
@@ -151,6 +165,7 @@ def search(
         progress=progress,
         checkpoint_interval=checkpoint_interval,
         metadata=metadata,
+        keep_weights=keep_weights,
     )
     return run(space, evaluate, options, default_callbacks=_default_callbacks)
 

@@ -8,6 +8,7 @@ name (``symbolic_nas.spaces.available()``)::
         --algorithm reinforce --num-trials 40 --workers 2 --run-dir runs/mnist-cli
     symbolic-nas resume runs/mnist-cli --num-trials 80
     symbolic-nas report runs/mnist-cli --top 5
+    symbolic-nas report runs/mnist-cli --format csv --output trials.csv
     symbolic-nas tensorboard runs/mnist-cli
 
 A space reference may name a space or a function returning one (called with the
@@ -23,7 +24,9 @@ them first. ``report`` never imports user code.
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 import json
 import os
 import sys
@@ -381,26 +384,23 @@ def resume(run_dir: str, num_trials: int | None, **common: Any) -> None:
     )
 
 
-def format_report(run_dir: str, *, top: int = 5) -> str:
-    """A text report of a run directory: progress, the top trials (each with the
-    label of every choice it made, ``name=label``), the failures.
+def format_report(run_dir: str, *, top: int = 5, columns: Sequence[str] | None = None) -> str:
+    """A text report of a run directory: progress, the top trials, the failures.
 
-    Reads only the config and the journal (the space need not be importable).
+    Reads only the config and the journal, read-only (the space need not be
+    importable, and the run may be running). The table shows the reward, every
+    scalar metric, the trial's seconds and its choices (``decision=label``), or the
+    ``columns`` given (any key of :meth:`~symbolic_nas.storage.trial.SearchResult.to_records`,
+    or ``rank``).
+
+    Raises:
+        click.BadParameter: If a column is unknown.
     """
-    from symbolic_nas.storage.records import read_history
-    from symbolic_nas.storage.rundir import JOURNAL, Run
-    from symbolic_nas.storage.trial import SearchResult
+    from symbolic_nas.storage.reader import read_run
 
-    run = Run(run_dir)
-    config = run.read_config()
-    journal, torn = read_journal(os.path.join(run_dir, JOURNAL))  # Never changes the file.
-    history = read_history(journal)
-    labels = {
-        int(r["trial"]["id"]): r["labels"]
-        for r in journal
-        if r.get("event") == "end" and isinstance(r.get("labels"), dict)
-    }
-    result = SearchResult(sorted(history.finished.values(), key=lambda t: t.id))
+    records = read_run(run_dir)
+    config, history = records.config, records.history
+    result, torn = records.result(), records.torn
     lines = [
         f"run {run_dir}: algorithm {config.get('algorithm')}, seed {config.get('seed')}, "
         f"{history.sessions} session(s)",
@@ -415,40 +415,66 @@ def format_report(run_dir: str, *, top: int = 5) -> str:
         )
     ranked = result.top(top)
     if ranked:
-        names = _metric_columns(ranked)
-        header = ["rank", "trial", "reward", *names, "trial_seconds", "choices"]
-        rows = [
-            [
-                str(rank),
-                str(t.id),
-                f"{t.reward:.4f}",
-                *(cell(t.metrics.get(n)) for n in names),
-                cell(t.duration),
-                _choices(labels.get(t.id), t.tokens),
-            ]
-            for rank, t in enumerate(ranked, 1)
-        ]
-        lines += ["", f"top {len(ranked)}:", *_table(header, rows)]
+        rows = report_rows(result, ranked)
+        header = check_columns(rows, columns) if columns else _default_columns(ranked, rows)
+        table = [[cell(row.get(name)) for name in header] for row in rows]
+        shown = [_HEADERS.get(name, name) for name in header]
+        lines += ["", f"top {len(ranked)}:", *_table(shown, table)]
     if result.failed:
         lines += ["", *failure_lines(result.failed)]
     return "\n".join(lines)
 
 
-def _choices(labels: dict[str, str] | None, tokens: list[int]) -> str:
-    """``name=label`` of each decision (journals of earlier versions: the tokens)."""
-    if labels is None:
-        return "tokens " + " ".join(map(str, tokens))
-    return " ".join(f"{name}={label}" for name, label in labels.items())
+_HEADERS = {"id": "trial", "duration": "seconds"}
 
 
-def _metric_columns(trials: list[Any], limit: int = 4) -> list[str]:
-    names: list[str] = []
-    for trial in trials:
+def report_rows(result: Any, trials: Sequence[Any]) -> list[dict[str, Any]]:
+    """The records (:meth:`~symbolic_nas.storage.trial.SearchResult.to_records`) of
+    ``trials`` in their order, with their ``rank`` and ``choices`` (``decision=label``
+    pairs, or the tokens of a run journaled before labels were)."""
+    by_id = {record["id"]: record for record in result.to_records()}
+    rows = []
+    for rank, trial in enumerate(trials, 1):
+        labels = trial.choice_labels()
+        choices = " ".join(f"{name}={label}" for name, label in labels.items())
+        rows.append(
+            {
+                "rank": rank,
+                **by_id[trial.id],
+                "choices": choices or "tokens " + " ".join(map(str, trial.tokens)),
+            }
+        )
+    return rows
+
+
+def check_columns(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """``columns``, each a key of one of ``rows``.
+
+    Raises:
+        click.BadParameter: Naming the unknown columns and the known ones.
+    """
+    known: dict[str, None] = {}
+    for row in rows:
+        known.update(dict.fromkeys(row))
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown column(s) {', '.join(map(repr, unknown))}; this run's columns are: "
+            + ", ".join(known),
+            param_hint="--columns",
+        )
+    return list(columns)
+
+
+def _default_columns(trials: Sequence[Any], rows: list[dict[str, Any]]) -> list[str]:
+    """rank, trial id, reward, every scalar metric, seconds and choices."""
+    metrics: dict[str, None] = {}
+    for trial, row in zip(trials, rows):
         for name, value in trial.metrics.items():
             scalar = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if name != "reward" and scalar and name not in names:
-                names.append(name)
-    return names[:limit]
+            if name != "reward" and scalar:
+                metrics[name if row.get(name) is value else f"metric:{name}"] = None
+    return ["rank", "id", "reward", *metrics, "duration", "choices"]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -459,16 +485,88 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option(
-    "--top", type=click.IntRange(min=0), default=10, show_default=True, help="Rows of the table."
+    "--top",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Rows: the best N trials (default: 10 in the text report, every trial in CSV/JSON).",
 )
-def report(run_dir: str, top: int) -> None:
-    """Print the top trials and the failures of RUN_DIR."""
+@click.option(
+    "--columns",
+    default=None,
+    help="Comma-separated columns: id, status, reward, a decision or metric name, error, "
+    "attempts, started, duration, worker, tokens, rank, choices.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "csv", "json"]),
+    default="text",
+    show_default=True,
+    help="A text report, or one CSV row / JSON object per trial.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write to this file instead of the standard output.",
+)
+def report(
+    run_dir: str, top: int | None, columns: str | None, output_format: str, output: str | None
+) -> None:
+    """Print the top trials and the failures of RUN_DIR (read-only: it may be running).
+
+    Choices are shown by their labels; the text table has every scalar metric
+    (``--columns`` picks others). ``--format csv|json`` writes every finished
+    trial (the best ``--top`` ones when given) with every column.
+    """
     from symbolic_nas.storage.rundir import ResumeError
 
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     try:
-        click.echo(format_report(run_dir, top=top))
+        if output_format == "text":
+            text = format_report(run_dir, top=10 if top is None else top, columns=chosen) + "\n"
+        else:
+            text = _export(run_dir, output_format, top=top, columns=chosen)
     except ResumeError as e:
         raise click.ClickException(str(e)) from None
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+
+
+def _export(run_dir: str, output_format: str, *, top: int | None, columns: list[str] | None) -> str:
+    """Every finished trial (or the best ``top``) of ``run_dir`` as CSV or JSON text."""
+    from symbolic_nas.storage.reader import read_run
+
+    result = read_run(run_dir).result()
+    trials = result.top(top) if top is not None else result.trials
+    rows = report_rows(result, trials)
+    if top is None:
+        for row in rows:
+            del row["rank"]
+    if columns:
+        names = check_columns(rows, columns) if rows else list(columns)
+        rows = [{name: row.get(name) for name in names} for row in rows]
+    else:
+        known: dict[str, None] = {}
+        for row in rows:
+            known.update(dict.fromkeys(row))
+        names = list(known)
+    if output_format == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {
+                name: json.dumps(value) if isinstance(value, (list, dict)) else value
+                for name, value in row.items()
+            }
+        )
+    return buffer.getvalue()
 
 
 @cli.command()

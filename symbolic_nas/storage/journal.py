@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InMemoryStorage", "JournalStorage", "Storage"]
+__all__ = ["InMemoryStorage", "JournalStorage", "Storage", "read_records"]
 
 _FLOAT_KEY = "$float"
 _DICT_KEY = "$dict"
@@ -220,6 +220,33 @@ class JournalStorage(Storage):
                 f.truncate(valid_length)
                 f.flush()
                 os.fsync(f.fileno())
+
+
+def read_records(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], bool]:
+    """The records of a journal file, read only (nothing is written or repaired), and
+    whether its last line is torn.
+
+    A torn last line (a driver may be writing it right now) is skipped, as
+    :meth:`JournalStorage.read` does, but left in the file; a missing file has no
+    records. This is how a finished or running run is read without resuming it.
+
+    Raises:
+        ValueError: If a line other than the last is corrupt.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "journal.jsonl"
+        >>> _ = path.write_text('{"trial":0}\\n{"tri')
+        >>> read_records(path), path.read_text()
+        (([{'trial': 0}], True), '{"trial":0}\\n{"tri')
+    """
+    file = pathlib.Path(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        return [], False
+    records, valid_length = _parse_journal(data, file)
+    return records, valid_length < len(data)
 
 
 def encode_record(record: Mapping[str, Any]) -> str:

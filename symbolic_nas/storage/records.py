@@ -346,6 +346,8 @@ def read_history(records: list[dict[str, Any]], codec: Codec | None = None) -> H
             history._last_event[trial_id] = event
         elif event is EventKind.END:
             trial = Trial.from_record(record["trial"], codec)
+            if isinstance(record.get("labels"), dict):
+                trial.labels = {str(k): str(v) for k, v in record["labels"].items()}
             _check_end(number, trial, ended_at, history.proposals.get(trial.id))
             ended_at[trial.id] = number
             history.finished[trial.id] = trial

@@ -6,6 +6,7 @@ Layout of a run directory::
     journal.jsonl      one JSON record per event (JournalStorage; fsync'd at every trial end)
     checkpoint.pt      the algorithm's state_dict, tagged with a journal position
     driver.lock        held (flock) by the one driver using the directory; pid and host
+    weights/           trained children's state dicts, trial-<id>.pt (with ``keep_weights``)
     tensorboard/       TensorBoard event files (when TensorBoard logging is on)
 
 **One driver at a time.** A session holds ``driver.lock`` from start to end
@@ -54,7 +55,7 @@ import torch
 
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.storage.files import DriverLock, atomic_write, is_temporary, remove_temporaries
-from symbolic_nas.storage.journal import InMemoryStorage, JournalStorage, Storage
+from symbolic_nas.storage.journal import InMemoryStorage, JournalStorage, Storage, read_records
 
 __all__ = [
     "CHECKPOINT",
@@ -334,6 +335,30 @@ class Run:
             check_records(records, self.file(JOURNAL))
         self.position = len(records)
         return records
+
+    def read_records(self) -> tuple[list[dict[str, Any]], bool]:
+        """All records, read only (nothing is repaired, locked or created), and whether
+        the journal's last line is torn.
+
+        Unlike :meth:`read_journal` this never truncates a torn last line (it is
+        skipped, and stays in the file), so it is safe while a driver is writing
+        the journal. Run ids are checked once the config was read.
+
+        Raises:
+            ResumeError: If a record belongs to another run (once the config is known).
+            ValueError: Naming the file and line of a corrupt record or one of the
+                wrong shape.
+        """
+        if self.path is None:
+            return self.journal.read(), False
+        records, torn = read_records(self.file(JOURNAL))
+        if self._config_known:
+            for number, record in enumerate(records, start=1):
+                self._check_record(number, record)
+        from symbolic_nas.storage.record_shapes import check_records  # (imports this)
+
+        check_records(records, self.file(JOURNAL))
+        return records, torn
 
     def _check_record(self, number: int, record: Mapping[str, Any]) -> None:
         owner = record.get("run_id")

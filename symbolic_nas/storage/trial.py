@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
+import os
+import pathlib
 import sys
 from typing import Any
 
@@ -106,6 +109,10 @@ class Trial(LazyDNA):
         worker: Which worker ran it.
         codec: The codec of the tokens, which :attr:`dna` needs.
         traceback: The formatted traceback of a failed trial, when there is one.
+        labels: The label of every active decision's choice, by decision name, as
+            journaled (None: not known; :meth:`choice_labels` then asks the codec).
+        run_dir: The run directory the trial belongs to (where its kept weights
+            are, see :meth:`load_model`), or None.
     """
 
     id: int
@@ -120,9 +127,75 @@ class Trial(LazyDNA):
     worker: str | None = None
     codec: Codec | None = dataclasses.field(default=None, repr=False)
     traceback: str | None = dataclasses.field(default=None, repr=False)
+    labels: dict[str, str] | None = dataclasses.field(default=None, repr=False)
+    run_dir: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.status = TrialStatus.parse(self.status)
+
+    def choice_labels(self) -> dict[str, str]:
+        """The label of every active decision's choice, by decision name.
+
+        The journaled labels, else the codec's; empty when neither is known.
+
+        Example:
+            >>> from symbolic_nas.space import encode, oneof
+            >>> codec = encode({"k": oneof([3, 5]), "act": oneof(["relu", "gelu"])})
+            >>> Trial(0, [1, 0], codec=codec).choice_labels()
+            {'k': '5', 'act': 'relu'}
+        """
+        if self.labels is None and self.codec is not None:
+            try:
+                return self.codec.labels(self.tokens)
+            except ValueError:  # Tokens of another space: no labels.
+                return {}
+        return dict(self.labels or {})
+
+    def load_model(self, space: Any, *, run_dir: str | os.PathLike[str] | None = None) -> Any:
+        """The trained model of this trial: built from ``space``, with its kept weights.
+
+        The weights are those ``sn.search(..., keep_weights=...)`` saved in the run
+        directory (``weights/trial-<id>.pt``); they are loaded on the CPU with
+        ``torch.load(..., weights_only=True)`` (move the model where you need it).
+
+        Args:
+            space: The searched space (or its codec); it must be the run's space.
+            run_dir: The run directory (default: the one the trial came from).
+
+        Raises:
+            ValueError: If no run directory is known, or ``space`` is not the run's.
+            FileNotFoundError: If the trial's weights were not kept.
+        """
+        from symbolic_nas.space.codec import encode
+        from symbolic_nas.storage.rundir import CONFIG, space_fingerprint
+        from symbolic_nas.storage.weights import load_state_dict, weights_file
+
+        folder = run_dir if run_dir is not None else self.run_dir
+        if folder is None:
+            raise ValueError(
+                f"`run_dir` must be given to load trial {self.id}'s model: the trial does not "
+                "know its run directory"
+            )
+        file = weights_file(folder, self.id)
+        if not file.exists():
+            raise FileNotFoundError(
+                f"trial {self.id}'s weights were not kept in {os.fspath(folder)!r} (no "
+                f"{file.name}); "
+                "search with keep_weights='best', 'all' or a number of top trials to keep them"
+            )
+        codec = space if isinstance(space, Codec) else encode(space)
+        config_file = pathlib.Path(folder) / CONFIG
+        if config_file.exists():
+            config = json.loads(config_file.read_text("utf-8"))
+            expected = config.get("space", {}).get("fingerprint")
+            if expected is not None and expected != space_fingerprint(codec):
+                raise ValueError(
+                    f"`space` must be the space of run {os.fspath(folder)!r}, but got another "
+                    "(its fingerprint differs)"
+                )
+        model = codec.materialize(self.tokens)
+        model.load_state_dict(load_state_dict(file))
+        return model
 
     @property
     def done(self) -> bool:
@@ -130,7 +203,8 @@ class Trial(LazyDNA):
         return TrialStatus(self.status).is_finished()
 
     def to_record(self) -> dict[str, Any]:
-        """A JSON-able record (the codec is not included)."""
+        """A JSON-able record (the codec and the labels are not included: the journal's
+        ``end`` record holds the labels beside it)."""
         return {
             "id": self.id,
             "tokens": list(self.tokens),
@@ -180,6 +254,12 @@ class SearchResult:
     run_dir: str | None = None
     algorithm: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.run_dir is not None:
+            for trial in self.trials:
+                if trial.run_dir is None:
+                    trial.run_dir = self.run_dir
+
     @property
     def completed(self) -> list[Trial]:
         return [t for t in self.trials if t.status == TrialStatus.COMPLETED]
@@ -202,3 +282,84 @@ class SearchResult:
         ]
         ranked.sort(key=lambda rt: (-rt[0], rt[1].id))
         return [t for _, t in ranked[:k]]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat, JSON-able dict per trial, by id.
+
+        Keys, in order: ``id``, ``status``, ``reward``, the label of every active
+        decision (by decision name; an inactive one of a conditional space is
+        missing), every metric but ``reward`` (by name), then ``error``,
+        ``attempts``, ``started`` (seconds since the epoch), ``duration``
+        (seconds), ``worker`` and ``tokens``. A decision or metric whose name is
+        already taken by an earlier key gets the prefix ``decision:`` or ``metric:``.
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> space = {"width": sn.oneof([8, 16]), "act": sn.oneof(["relu", "gelu"])}
+            >>> result = sn.search(space, lambda a: {"reward": a["width"] / 16, "params": 3},
+            ...                    algorithm="random", num_trials=2, seed=0)
+            >>> record = result.to_records()[0]
+            >>> {k: record[k] for k in ("id", "reward", "width", "act", "params")}
+            {'id': 0, 'reward': 1.0, 'width': '16', 'act': 'gelu', 'params': 3}
+        """
+        return [_flat_record(trial) for trial in self.trials]
+
+    def to_dataframe(self) -> Any:
+        """:meth:`to_records` as a ``pandas.DataFrame`` (one row per trial, indexed by id).
+
+        Raises:
+            ImportError: If pandas is not installed (``pip install symbolic-nas[pandas]``
+                or ``pip install pandas``).
+        """
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError(
+                "`to_dataframe` needs pandas, which is not installed; install the `pandas` "
+                "extra (pip install 'symbolic-nas[pandas]') or pandas itself, or use "
+                "to_records()"
+            ) from None
+        records = self.to_records()
+        frame = pandas.DataFrame.from_records(records, columns=_columns(records) or ["id"])
+        return frame.set_index("id", drop=False)
+
+
+_FIXED = ("id", "status", "reward")
+_TIMES = ("error", "attempts", "started", "duration", "worker", "tokens")
+
+
+def _flat_record(trial: Trial) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": trial.id,
+        "status": TrialStatus(trial.status).value,
+        "reward": trial.reward,
+    }
+
+    def put(name: str, value: Any, prefix: str) -> None:
+        key = name if name not in record and name not in _TIMES else f"{prefix}:{name}"
+        record[key] = value
+
+    for name, label in trial.choice_labels().items():
+        put(name, label, "decision")
+    for name, value in trial.metrics.items():
+        if name != "reward":
+            put(name, value, "metric")
+    record.update(
+        error=trial.error,
+        attempts=trial.attempts,
+        started=trial.started,
+        duration=trial.duration,
+        worker=trial.worker,
+        tokens=list(trial.tokens),
+    )
+    return record
+
+
+def _columns(records: list[dict[str, Any]]) -> list[str]:
+    """Every key of ``records``, in order of first appearance (times last)."""
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(k for k in record if k not in _TIMES))
+    if records:
+        names.update(dict.fromkeys(_TIMES))
+    return list(names)

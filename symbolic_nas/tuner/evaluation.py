@@ -34,6 +34,7 @@ from symbolic_nas.space.codec import Codec, encode
 from symbolic_nas.space.symbolic import is_symbolized, symbolize
 from symbolic_nas.storage.journal import encode_record
 from symbolic_nas.storage.trial import TrialStatus
+from symbolic_nas.storage.weights import state_dict_bytes
 from symbolic_nas.tuner.evaluators import input_of
 
 __all__ = ["Evaluation", "Outcome", "Task", "TrialTimeout", "describe_error", "normalize_result"]
@@ -48,12 +49,15 @@ class Task:
         tokens: The architecture.
         seed: Seed of torch's CPU generator during the evaluation (None: unseeded).
         attempt: 1 for the first attempt, 2 after a lost worker, ...
+        keep_weights: Send the trained model's state dict back with the outcome
+            when the reward is at least this (``-inf``: always; None: never).
     """
 
     trial_id: int
     tokens: list[int]
     seed: int | None = None
     attempt: int = 1
+    keep_weights: float | None = None
 
 
 @dataclasses.dataclass
@@ -71,6 +75,9 @@ class Outcome:
         started: Wall-clock start (seconds since the epoch).
         duration: Seconds the attempt took.
         worker: Which worker ran it.
+        weights: The trained model's state dict (``torch.save`` bytes, tensors on the
+            CPU) when the task asked to keep it (see :attr:`Task.keep_weights`).
+        weights_error: Why the weights could not be kept, when they could not.
     """
 
     trial_id: int
@@ -82,6 +89,8 @@ class Outcome:
     started: float | None = None
     duration: float | None = None
     worker: str | None = None
+    weights: bytes | None = dataclasses.field(default=None, repr=False)
+    weights_error: str | None = None
 
     def __post_init__(self) -> None:
         self.status = TrialStatus.parse(self.status)
@@ -236,9 +245,11 @@ class Evaluation:
             with interrupt, alarm, _seeded(task.seed):
                 argument = self._argument(task.tokens)
                 value = self.evaluate(argument)
-                del argument
                 outcome.reward, outcome.metrics = normalize_result(value)
                 outcome.status = TrialStatus.COMPLETED
+                if task.keep_weights is not None and outcome.reward >= task.keep_weights:
+                    _keep_weights(outcome, argument)
+                del argument
         except TrialTimeout:
             pass
         except BaseException as e:  # Whatever the evaluator raises, the search goes on...
@@ -252,6 +263,7 @@ class Evaluation:
             raise KeyboardInterrupt
         if alarm.fired:  # Also when code caught the interruption and went on.
             outcome.status, outcome.reward, outcome.metrics = TrialStatus.FAILED, None, {}
+            outcome.weights = None
             outcome.error = (
                 f"TimeoutError: trial {task.trial_id} ran past its time limit of {timeout:g} s"
             )
@@ -351,6 +363,14 @@ class _UserInterrupt:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+
+
+def _keep_weights(outcome: Outcome, model: Any) -> None:
+    """Puts ``model``'s state dict into ``outcome`` (or why it cannot be kept)."""
+    try:
+        outcome.weights = state_dict_bytes(model)
+    except Exception as e:  # the trial itself succeeded; the driver warns
+        outcome.weights_error = describe_error(e)
 
 
 def _importing(frame: Any) -> bool:

@@ -41,6 +41,12 @@ from symbolic_nas.storage.rundir import (
     space_fingerprint,
 )
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
+from symbolic_nas.storage.weights import (
+    kept_trial_ids,
+    prune_weights,
+    save_weights,
+    weights_threshold,
+)
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
 from symbolic_nas.tuner.evaluators import input_of
@@ -117,6 +123,11 @@ def run(
         check_main_module()
     if not callable(evaluate):
         raise ValueError(f"`evaluate` must be callable, but got {evaluate!r}")
+    if options.keep_weights is not None and input_of(evaluate) != "model":
+        raise ValueError(
+            "`keep_weights` needs an evaluator of the built model (it keeps the model's "
+            f"state_dict), but `evaluate` takes {input_of(evaluate)!r}"
+        )
     codec = space if isinstance(space, Codec) else encode(space)
     defaults = list(default_callbacks(options)) if default_callbacks is not None else []
     return _Search(codec, evaluate, options, defaults).run()
@@ -167,6 +178,7 @@ class _Search:
         self.last_checkpoint = 0.0
         self.resumed = False
         self.history_sessions = 0
+        self.weights_warned = False
 
     # ------------------------------------------------------------------ config
 
@@ -420,7 +432,13 @@ class _Search:
     def _start(self, trial: Trial, executor: Executor, callbacks: CallbackList) -> None:
         attempt = self.attempts.get(trial.id, 0) + 1
         self.attempts[trial.id] = attempt
-        task = Task(trial.id, trial.tokens, trial_seed(self.options.seed, trial.id), attempt)
+        task = Task(
+            trial.id,
+            trial.tokens,
+            trial_seed(self.options.seed, trial.id),
+            attempt,
+            keep_weights=self._weights_threshold(),
+        )
         worker = executor.submit(task)
         trial.status, trial.attempts, trial.worker = TrialStatus.RUNNING, attempt, worker
         trial.started = time.time()
@@ -459,16 +477,43 @@ class _Search:
         proposal = self.algorithm.outstanding_proposal(trial.id)
         if proposal is None:
             raise RuntimeError(f"trial {trial.id} ended but its proposal is not outstanding")
+        self._save_weights(trial, outcome)  # Before the end record: a kept trial has them.
         self.consistent = False
         self.run_storage.append(end_record(trial, feedback), durable=True)
         self.algorithm.feedback(proposal, feedback)
         self.consistent = True
         self.finished[trial.id] = trial
         self.finished_order.append(trial)
+        self._prune_weights()
         self.context.trials.append(trial)
         self._checkpoint()
         callbacks("on_trial_end", trial, self.context)
         self._count_failure(trial)
+
+    # ------------------------------------------------------------------ weights
+
+    def _weights_threshold(self) -> float | None:
+        """The reward a trial must reach for its worker to send its weights back."""
+        return weights_threshold(self.finished.values(), self.options.keep_weights)
+
+    def _save_weights(self, trial: Trial, outcome: Outcome) -> None:
+        if self.options.run_dir is None or trial.status is not TrialStatus.COMPLETED:
+            return
+        if outcome.weights is not None:
+            save_weights(self.options.run_dir, trial.id, outcome.weights)
+        elif outcome.weights_error is not None and not self.weights_warned:
+            self.weights_warned = True
+            warnings.warn(
+                f"trial {trial.id}'s weights cannot be kept: {outcome.weights_error} (warned "
+                "once per session)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def _prune_weights(self) -> None:
+        keep = self.options.keep_weights
+        if self.options.run_dir is not None and keep is not None and keep != "all":
+            prune_weights(self.options.run_dir, kept_trial_ids(self.finished.values(), keep))
 
     def _count_failure(self, trial: Trial) -> None:
         limit = self.options.max_consecutive_failures

@@ -50,6 +50,7 @@ class SearchOptions:
     progress: bool
     checkpoint_interval: float
     metadata: dict[str, Any]
+    keep_weights: str | int | None = None
 
     #: The declared constraints of ``sn.search``'s keyword options.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -78,6 +79,7 @@ class SearchOptions:
         "progress": ["boolean", None],
         "checkpoint_interval": [Interval(float, 0, None)],
         "metadata": [InstanceOf(Mapping, "a mapping"), None],
+        "keep_weights": [None, Options(("best", "all")), Interval(int, 1, None)],
     }
 
     @classmethod
@@ -87,7 +89,13 @@ class SearchOptions:
         Raises:
             InvalidParameterError: "`name` must be …, but got …" for the first bad option.
         """
+        kw.setdefault("keep_weights", None)
         validate_params(cls._parameter_constraints, kw)
+        if kw["keep_weights"] is not None and kw["run_dir"] is None:
+            raise InvalidParameterError(
+                "`keep_weights` needs a `run_dir` to keep the weights in, but got "
+                f"keep_weights={kw['keep_weights']!r} and run_dir=None"
+            )
         if kw["run_dir"] is not None:
             kw["run_dir"] = os.fspath(kw["run_dir"])
         if kw["failure_reward"] is not None:
