@@ -418,8 +418,8 @@ def format_report(run_dir: str, *, top: int = 5, columns: Sequence[str] | None =
         rows = report_rows(result, ranked)
         header = check_columns(rows, columns) if columns else _default_columns(ranked, rows)
         table = [[cell(row.get(name)) for name in header] for row in rows]
-        shown = [_HEADERS.get(name, name) for name in header]
-        lines += ["", f"top {len(ranked)}:", *_table(shown, table)]
+        titles = [_HEADERS.get(name, name) for name in header]
+        lines += ["", f"top {len(ranked)}:", *_table(titles, table)]
     if result.failed:
         lines += ["", *failure_lines(result.failed)]
     return "\n".join(lines)

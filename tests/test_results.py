@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import math
+import os
+import pathlib
 import sys
 
 import pytest
@@ -219,3 +221,18 @@ def test_a_trial_retrains_reproducibly_with_its_trial_seed(finished_run):
         torch.manual_seed(sn.trial_seed(0, best.id))
         model = sn.materialize(rh.tiny_space(), best.dna)
         assert rh.fill_weights(model)["reward"] == best.reward
+
+
+def test_keep_weights_on_ray_actors(tmp_path):
+    ray = pytest.importorskip("ray")
+    tests = str(pathlib.Path(rh.__file__).parent)
+    pythonpath = os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})  # fmt: skip
+    try:
+        result = _search(tmp_path / "run", workers=2, executor="ray", keep_weights="best")
+    finally:
+        ray.shutdown()
+    assert kept_trials(tmp_path / "run") == [result.best.id]
+    weight = result.best.load_model(rh.tiny_space()).fc.weight
+    assert torch.allclose(weight, torch.full_like(weight, result.best.reward))
