@@ -11,7 +11,6 @@ import pathlib
 import sys
 
 import pytest
-import results_helpers as rh
 import torch
 from click.testing import CliRunner
 
@@ -21,6 +20,7 @@ from symbolic_nas.storage.rundir import JOURNAL, Run
 from symbolic_nas.storage.weights import WEIGHTS, kept_trials
 from symbolic_nas.tuner.evaluation import Evaluation, Task
 from symbolic_nas.validation import InvalidParameterError
+from tests.helpers import results as rh
 
 
 def _search(run_dir, num_trials=6, **kw):
@@ -223,10 +223,11 @@ def test_a_trial_retrains_reproducibly_with_its_trial_seed(finished_run):
         assert rh.fill_weights(model)["reward"] == best.reward
 
 
+@pytest.mark.slow  # a local Ray session (~5 s to start, ~25 s in all)
 def test_keep_weights_on_ray_actors(tmp_path):
     ray = pytest.importorskip("ray")
-    tests = str(pathlib.Path(rh.__file__).parent)
-    pythonpath = os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    root = str(pathlib.Path(rh.__file__).resolve().parents[2])  # tests.helpers.results
+    pythonpath = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})  # fmt: skip
     try:

@@ -8,6 +8,8 @@ under ``python -m pytest``):
 - ``controller``: spaces and an independent log-probability oracle for the controller tests.
 - ``fake_search``: a fake search that drives callbacks as the tuner does.
 - ``models``: symbolized model classes and the foundation issue's space.
+- ``results``: a tiny module space whose evaluator "trains" weights to the reward
+  (reading runs, keeping weights).
 - ``tuner``: spaces, evaluators with injected faults, scripted algorithms, the
   driver of the SIGKILL tests (``python -m tests.helpers.tuner``).
 """

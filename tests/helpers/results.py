@@ -1,7 +1,7 @@
 """Importable helpers of the result-reading and weight-keeping tests.
 
 Spawned worker processes unpickle the space and the evaluator by reference, so
-they live in this module (importable from the tests folder).
+they live in this module (``tests.helpers.results``).
 """
 
 from __future__ import annotations
