@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import symbolic_nas as sn
 from symbolic_nas import cli
+from symbolic_nas.storage.reader import read_run
 from symbolic_nas.storage.rundir import JOURNAL, Run
 from symbolic_nas.storage.weights import WEIGHTS, kept_trials
 from symbolic_nas.tuner.evaluation import Evaluation, Task
@@ -49,6 +50,7 @@ def test_load_run_is_read_only_while_a_driver_holds_the_run(finished_run):
     driver.acquire()  # The "running driver" holds the lock.
     try:
         result = sn.load_run(run_dir)
+        assert read_run(run_dir).torn
         report = CliRunner().invoke(cli.cli, ["report", str(run_dir)], catch_exceptions=False)
         assert journal.read_bytes() == torn  # Neither truncated nor repaired.
     finally:

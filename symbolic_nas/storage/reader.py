@@ -66,9 +66,9 @@ def read_run(run_dir: str | os.PathLike[str]) -> RunRecords:
         records, torn = run.read_records()
     except ValueError as e:  # A corrupt line before the last one, or a record's shape.
         raise ResumeError(
-            f"{e}. Resuming repairs only a torn last line (a write cut short by a crash); a "
-            "damaged line before it means the file was changed by something else: restore "
-            "it from a copy"
+            f"{e}. `symbolic-nas resume` repairs only a torn last line (a write cut short by "
+            "a crash); a damaged line before it means the file was changed by something "
+            "else: restore it from a copy"
         ) from None
     return RunRecords(path, config, read_history(records), torn)
 

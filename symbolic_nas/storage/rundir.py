@@ -351,13 +351,13 @@ class Run:
         """
         if self.path is None:
             return self.journal.read(), False
+        from symbolic_nas.storage.record_shapes import check_records  # (imports this)
+
         records, torn = read_records(self.file(JOURNAL))
+        check_records(records, self.file(JOURNAL))
         if self._config_known:
             for number, record in enumerate(records, start=1):
                 self._check_record(number, record)
-        from symbolic_nas.storage.record_shapes import check_records  # (imports this)
-
-        check_records(records, self.file(JOURNAL))
         return records, torn
 
     def _check_record(self, number: int, record: Mapping[str, Any]) -> None:
