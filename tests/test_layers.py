@@ -18,6 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # (the facade's names) is the top layer, so lower layers may not ``import symbolic_nas``.
 LAYERS: dict[str, int] = {
     "symbolic_nas.validation": 0,
+    "symbolic_nas.constraints": 0,
     "symbolic_nas.registry": 0,
     "symbolic_nas.space": 1,
     "symbolic_nas.spaces": 1,
