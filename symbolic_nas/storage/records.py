@@ -4,11 +4,13 @@ A run's journal (``journal.jsonl`` in the run directory, see
 :mod:`symbolic_nas.storage.rundir`) holds one plain JSON record per event, never
 pickle. Every record carries an ``event`` key whose value is an :class:`EventKind`;
 the writer of each kind below is its schema, and :func:`read_history` and
-:func:`replay` are its reader. :class:`~symbolic_nas.storage.rundir.Run` adds the
-run's id (``run_id``) to every record it appends.
+:func:`~symbolic_nas.storage.resume.replay` are its reader.
+:class:`~symbolic_nas.storage.rundir.Run` adds the run's id (``run_id``) to every
+record it appends.
 
 * ``run`` (:func:`run_record`): a session starts (``session``, ``resumed``,
-  ``num_trials``, ``time``, ``pid``, and ``settings``: see :func:`settings`).
+  ``num_trials``, ``time``, ``pid``, and ``settings``: see
+  :func:`~symbolic_nas.storage.resume.settings`).
 * ``propose`` (:func:`propose_record`): the algorithm proposed trial ``trial``
   with ``tokens`` (plus its ``version`` and ``meta``). Written right after
   ``algorithm.propose()``; ``replaces`` marks a re-journaled proposal.
@@ -30,51 +32,24 @@ version does not know is skipped by the reader; one of a known kind whose fields
 have the wrong types is refused, naming the file and line
 (:mod:`symbolic_nas.storage.record_shapes`).
 
-**How the checkpoint relates to the journal.** The algorithm's state changes
-only in ``propose`` and ``feedback`` calls, and each such call is journaled
-next to it with no other algorithm call in between, so the journal is the
-exact sequence of algorithm calls. A checkpoint holds ``algorithm.state_dict()``
-together with ``position``, the number of journal records it reflects; it is
-written at quiescent points (after a journaled call completed), atomically
-(temporary file, ``fsync``, ``os.replace``), at most every
-``checkpoint_interval`` seconds and at the end of every session. On resume the
-checkpoint is loaded and the records after ``position`` are replayed in order:
-``propose`` calls ``algorithm.propose()`` again and checks that it returns the
-journaled id and tokens (an algorithm is deterministic given its state_dict),
-``end`` calls ``algorithm.feedback()`` with the journaled value. A proposal
-whose replayed tokens differ is only accepted for a trial that never finished
-(it is re-journaled with the new tokens); a finished one raises
-:class:`~symbolic_nas.storage.rundir.ResumeError`, which names the settings that
-changed since the session that journaled it. Every ``end`` record is a kept trial
-(a trial never runs again once it has one; a second ``end`` of a trial, or one with
-other tokens than its proposal, is corruption), and every proposal without an
-``end`` is run again.
-
-**The budget.** A run keeps the budget (``num_trials``) its first session set the
-algorithm up with: a checkpoint restores it (``state_dict`` holds it), and replay
-without a checkpoint sets the algorithm up with the budget the sessions journaled
-(:func:`settings`), so a run whose ``num_trials`` changed between sessions replays
-exactly (the automatic learning rate of ``reinforce`` and ``ppo`` depends on it).
+How a run resumes from its journal and checkpoint (``replay``) is told in
+:mod:`symbolic_nas.storage.resume`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import os
-import platform
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from symbolic_nas.space.codec import Codec
-from symbolic_nas.storage.rundir import _ADDRESS, NO_CHECKPOINT_ADVICE, ResumeError
+from symbolic_nas.storage.rundir import ResumeError
 from symbolic_nas.storage.trial import StrEnum, Trial
 
 if TYPE_CHECKING:
-    from symbolic_nas.algorithms.base import Algorithm, Proposal
+    from symbolic_nas.algorithms.base import Proposal
 
 __all__ = [
     "EventKind",
@@ -84,9 +59,7 @@ __all__ = [
     "lost_record",
     "propose_record",
     "read_history",
-    "replay",
     "run_record",
-    "settings",
     "start_record",
     "stop_record",
 ]
@@ -131,7 +104,8 @@ def run_record(
         session: The session's number (1 for a new run).
         resumed: Whether it continues a run.
         num_trials: Its ``num_trials``.
-        settings: How it runs (:func:`settings`), compared when replay diverges.
+        settings: How it runs (:func:`~symbolic_nas.storage.resume.settings`),
+            compared when replay diverges.
 
     Example:
         >>> record = run_record(session=2, resumed=True, num_trials=50)
@@ -372,176 +346,3 @@ def _check_end(
         )
     if problem is not None:
         raise ResumeError(f"the journal is corrupt: record {number} {problem}")
-
-
-def replay(
-    algorithm: Algorithm,
-    records: list[dict[str, Any]],
-    checkpoint: dict[str, Any] | None,
-    *,
-    environment: Mapping[str, Any] | None = None,
-) -> list[Proposal]:
-    """Restores ``algorithm`` (already ``setup``) to its state after ``records``.
-
-    Loads the checkpoint's state_dict (if any), then replays the records after
-    its position (see the module docstring). Without a checkpoint, the algorithm is
-    set up again with the budget the journal's sessions ran with.
-
-    Args:
-        algorithm: The algorithm, set up with the run's codec.
-        records: The journal.
-        checkpoint: The checkpoint (:meth:`Run.load_checkpoint`), or None.
-        environment: Today's settings (``algorithm``, versions...) to compare with
-            those the sessions journaled, when replay diverges (see :func:`settings`).
-
-    Returns:
-        Proposals whose replayed tokens differ from the journaled ones (trials
-        that never finished); the caller journals them again.
-
-    Raises:
-        ResumeError: If replaying contradicts the journal for a finished trial.
-    """
-    position = 0
-    if checkpoint is not None:
-        state = checkpoint["algorithm"]
-        if isinstance(state, Mapping) and state.get("seed") != algorithm.seed:
-            raise ResumeError(
-                f"the checkpoint is of an algorithm seeded {state.get('seed')!r}, but this "
-                f"run's algorithm is seeded {algorithm.seed!r}: it belongs to another run; "
-                "delete it (the journal alone restores the run)"
-            )
-        try:
-            algorithm.load_state_dict(state)
-        except Exception as e:  # a state the algorithm cannot take is an unusable checkpoint
-            raise ResumeError(
-                f"the checkpoint's algorithm state cannot be loaded ({type(e).__name__}: {e}); "
-                f"{NO_CHECKPOINT_ADVICE}"
-            ) from None
-        position = int(checkpoint["position"])
-        if position > len(records):
-            raise ResumeError(
-                f"the checkpoint is ahead of the journal ({position} > {len(records)} records): "
-                "the journal was truncated or replaced"
-            )
-    else:
-        budget = _journaled_budget(records)
-        if budget is not _UNKNOWN and budget != algorithm.budget:
-            algorithm.setup(algorithm.codec, budget=budget)
-    session = next((r for r in reversed(records[:position]) if event_of(r) is EventKind.RUN), None)
-    today = {"budget": algorithm.budget, **(environment or {})}
-
-    def diverged(message: str) -> ResumeError:
-        return ResumeError(message + _what_changed(session, today))
-
-    later = records[position:]
-    ended_later = {int(r["trial"]["id"]) for r in later if event_of(r) is EventKind.END}
-    fed: set[int] = set()
-    replaced: dict[int, Proposal] = {}
-    for record in later:
-        event = event_of(record)
-        if event is EventKind.RUN:
-            session = record
-        elif event is EventKind.PROPOSE:
-            trial_id = int(record["trial"])
-            tokens = [int(t) for t in record["tokens"]]
-            if record.get("replaces"):
-                own = algorithm.outstanding_proposal(trial_id)
-                if own is None or own.tokens != tokens:
-                    raise diverged(
-                        f"replaying the journal re-proposed trial {trial_id} differently from "
-                        "the journal; the algorithm is not deterministic given its state_dict"
-                    )
-                replaced.pop(trial_id, None)
-                continue
-            proposal = algorithm.propose()
-            if proposal.id != trial_id:
-                raise diverged(
-                    f"replaying the journal gave proposal id {proposal.id} where the journal "
-                    f"has trial {trial_id}; the checkpoint does not match the journal"
-                )
-            if proposal.tokens != tokens:
-                if trial_id in ended_later:
-                    raise diverged(
-                        f"replaying the journal after the checkpoint re-proposed finished trial "
-                        f"{trial_id} as {proposal.tokens}, but the journal has {tokens}: "
-                        f"{type(algorithm).__name__} is not deterministic given its state_dict "
-                        "(set checkpoint_interval=0 to checkpoint after every event)"
-                    )
-                replaced[trial_id] = proposal
-        elif event is EventKind.END:
-            trial_id = int(record["trial"]["id"])
-            if trial_id in fed:
-                continue
-            own = algorithm.outstanding_proposal(trial_id)
-            if own is None:
-                continue  # Fed before the checkpoint was taken.
-            fed.add(trial_id)
-            algorithm.feedback(own, record.get("feedback"))
-    return list(replaced.values())
-
-
-def settings(algorithm: Algorithm, num_trials: int | None = None) -> dict[str, Any]:
-    """What a session journals about how it ran (its ``run`` record's ``settings``).
-
-    With ``num_trials`` None, only what replay compares when it diverges: the
-    algorithm's ``repr`` (addresses masked) and the ``symbolic_nas``, ``torch`` and
-    ``python`` versions; else also ``num_trials`` and the algorithm's ``budget``.
-
-    Example:
-        >>> from symbolic_nas import algorithms
-        >>> sorted(settings(algorithms.get("random")))
-        ['algorithm', 'python', 'symbolic_nas', 'torch']
-    """
-    try:
-        version = importlib.metadata.version("symbolic-nas")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown"
-    out: dict[str, Any] = (
-        {}
-        if num_trials is None
-        else {
-            "num_trials": num_trials,
-            "budget": algorithm.budget,
-        }
-    )
-    out.update(
-        {
-            "algorithm": _ADDRESS.sub("0x?", repr(algorithm)),
-            "symbolic_nas": version,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        }
-    )
-    return out
-
-
-_UNKNOWN = object()
-
-
-def _journaled_budget(records: list[dict[str, Any]]) -> Any:
-    """The budget the journal's sessions ran with: the last one a session journaled (a
-    run keeps its budget, see the module docstring), else for journals of older
-    versions the first session's ``num_trials``."""
-    runs = [r for r in records if event_of(r) is EventKind.RUN]
-    for record in reversed(runs):
-        if isinstance(record.get("settings"), Mapping) and "budget" in record["settings"]:
-            return record["settings"]["budget"]
-    if runs and isinstance(runs[0].get("num_trials"), int):
-        return runs[0]["num_trials"]
-    return _UNKNOWN
-
-
-def _what_changed(session: Mapping[str, Any] | None, today: Mapping[str, Any]) -> str:
-    """Which settings differ between the session that journaled a record and today."""
-    number = session.get("session", "?") if session is not None else "?"
-    recorded = session.get("settings") if session is not None else None
-    if not isinstance(recorded, Mapping):
-        return f" (session {number} journaled no settings to compare with today's)"
-    changed = [
-        f"{key}: {recorded[key]!r} in session {number}, {value!r} now"
-        for key, value in today.items()
-        if key in recorded and recorded[key] != value
-    ]
-    if changed:
-        return f" (settings that changed since session {number}: {'; '.join(changed)})"
-    return f" (none of the settings session {number} journaled changed: {', '.join(today)})"

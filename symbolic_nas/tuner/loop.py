@@ -27,12 +27,11 @@ from symbolic_nas.storage.records import (
     lost_record,
     propose_record,
     read_history,
-    replay,
     run_record,
-    settings,
     start_record,
     stop_record,
 )
+from symbolic_nas.storage.resume import replay, settings
 from symbolic_nas.storage.rundir import (
     _ADDRESS,
     ResumeError,
