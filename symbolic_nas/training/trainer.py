@@ -11,30 +11,40 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from symbolic_nas.training.data.mnist import load_mnist5k
+from symbolic_nas.training.device import (
+    amp_settings,
+    is_device,
+    prepare,
+    resolve_device,
+    use_channels_last,
+)
+from symbolic_nas.training.inputs import (
+    TRIAL_HPARAMS,
+    DataFn,
+    Split,
+    check_logits,
+    load_splits,
+    trial_hparams,
+)
 from symbolic_nas.training.rewards import REWARDS as _REWARDS
 from symbolic_nas.training.rewards import RewardFn
 from symbolic_nas.validation import (
     Interval,
-    InvalidParameterError,
     Options,
     Satisfies,
-    brief,
     parameter_error,
     validate_params,
 )
 
 __all__ = ["TRIAL_HPARAMS", "NonFiniteLossError", "Trainer"]
 
-Split = tuple[torch.Tensor, torch.Tensor]
-DataFn = Callable[[], tuple[Split, Split] | tuple[Split, Split, Split]]
 Auto = Literal["auto"]
 
 _OPTIMIZERS = ("adam", "sgd", "adamw")
@@ -44,17 +54,8 @@ _HPARAMS = (
     "max_batches_per_epoch", "eval_batch_size", "reward", "device", "mixed_precision",
     "channels_last", "seed",
 )  # fmt: skip
-#: The keys a space may put next to ``"model"`` to set a trial's training hyperparameters.
-TRIAL_HPARAMS = (
-    "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-    "max_batches_per_epoch", "seed",
-)  # fmt: skip
 # On CUDA, checking the loss costs a device sync: check every this many batches.
 _CUDA_LOSS_CHECK_EVERY = 16
-
-
-def _is_device(value: Any) -> bool:
-    return not isinstance(value, bool) and torch.device(value) is not None
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -145,7 +146,7 @@ class Trainer:
         "max_batches_per_epoch": [None, Interval(int, 1, None)],
         "eval_batch_size": [Interval(int, 1, None)],
         "reward": [Options(tuple(_REWARDS)), "callable"],
-        "device": [Options(("auto",)), Satisfies(_is_device, "a torch device", invalid=["gpu7"])],
+        "device": [Options(("auto",)), Satisfies(is_device, "a torch device", invalid=["gpu7"])],
         "mixed_precision": [Options(("auto",)), "boolean"],
         "channels_last": [Options(("auto",)), "boolean"],
         "seed": [Interval(int, 0, None)],
@@ -276,19 +277,7 @@ class Trainer:
 
     def _for_trial(self, values: Mapping[str, Any]) -> tuple[Trainer, nn.Module, dict[str, Any]]:
         """A copy of this trainer (sharing its data) with a trial's hyperparameters."""
-        if "model" not in values:
-            raise InvalidParameterError(
-                "`model` must be an nn.Module or a dict with a 'model' key, but got a dict "
-                f"with keys {sorted(map(str, values))}"
-            )
-        unknown = sorted(str(k) for k in values if k != "model" and k not in TRIAL_HPARAMS)
-        if unknown:
-            raise InvalidParameterError(
-                f"the keys next to 'model' must be training hyperparameters of sn.Trainer, one "
-                f"of {', '.join(TRIAL_HPARAMS)}, but got {', '.join(map(repr, unknown))}"
-            )
-        hparams = {k: _plain(v) for k, v in values.items() if k != "model"}
-        validate_params({k: self._parameter_constraints[k] for k in hparams}, hparams)
+        module, hparams = trial_hparams(values, self._parameter_constraints)
         trainer = copy.copy(self)  # shares the cached data and its lock
         for name, value in hparams.items():
             setattr(trainer, "_" + name, float(value) if name in _FLOATS else value)
@@ -299,17 +288,17 @@ class Trainer:
                 trainer._nesterov,
                 context=f"optimizer={trainer._optimizer!r}, momentum={trainer._momentum!r}",
             )
-        return trainer, values["model"], hparams
+        return trainer, module, hparams
 
     def _train(self, model: nn.Module) -> dict[str, Any]:
         start = time.perf_counter()
-        device = self._resolve_device()
+        device = resolve_device(self._device)
         train, val, _ = self._splits(device)
         x_train, y_train = train
         num_classes = self._num_classes()
-        autocast_dtype, use_scaler = self._amp(device)
-        channels_last = self._use_channels_last(device, x_train)
-        model = _prepare(model, device, channels_last)
+        autocast_dtype, use_scaler = amp_settings(device, self._mixed_precision)
+        channels_last = use_channels_last(device, x_train, self._channels_last)
+        model = prepare(model, device, channels_last)
         optimizer = self._make_optimizer(model)
         scaler = torch.amp.GradScaler(device.type) if use_scaler else None
         generator = torch.Generator().manual_seed(self._seed)
@@ -340,7 +329,7 @@ class Trainer:
                 ):
                     logits = model(xb)
                     if epoch == 0 and batch == 0:
-                        _check_logits(model, logits, len(yb), num_classes)
+                        check_logits(model, logits, len(yb), num_classes)
                     loss = F.cross_entropy(logits, yb)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
@@ -387,15 +376,15 @@ class Trainer:
         """
         if isinstance(model, Mapping):
             model = self._for_trial(model)[1]
-        device = self._resolve_device()
+        device = resolve_device(self._device)
         train, _, test = self._splits(device)
         if test is None:
             raise ValueError(
                 f"`data` must provide a test split for test_accuracy, but got {self._data!r}"
             )
-        autocast_dtype, _ = self._amp(device)
-        channels_last = self._use_channels_last(device, train[0])
-        model = _prepare(model, device, channels_last)
+        autocast_dtype, _ = amp_settings(device, self._mixed_precision)
+        channels_last = use_channels_last(device, train[0], self._channels_last)
+        model = prepare(model, device, channels_last)
         was_training = model.training
         accuracy = self._accuracy(model, test, device, autocast_dtype, channels_last)
         model.train(was_training)
@@ -407,32 +396,6 @@ class Trainer:
         """The number of classes the labels of the training and validation data need."""
         train, val, _ = self._splits(torch.device("cpu"))
         return int(max(train[1].max(), val[1].max())) + 1
-
-    def _resolve_device(self) -> torch.device:
-        if self._device == "auto":
-            if torch.cuda.is_available():
-                return torch.device("cuda", torch.cuda.current_device())
-            return torch.device("cpu")
-        device = torch.device(self._device)
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-        return device
-
-    def _amp(self, device: torch.device) -> tuple[torch.dtype | None, bool]:
-        """Returns the autocast dtype (None: off) and whether to scale gradients."""
-        enabled = (
-            device.type == "cuda" if self._mixed_precision == "auto" else self._mixed_precision
-        )
-        if not enabled:
-            return None, False
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            return torch.float16, True
-        return torch.bfloat16, False
-
-    def _use_channels_last(self, device: torch.device, x: torch.Tensor) -> bool:
-        if x.dim() != 4:
-            return False
-        return device.type == "cuda" if self._channels_last == "auto" else self._channels_last
 
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
@@ -499,66 +462,4 @@ class Trainer:
             return self._cache[key]
 
     def _load(self) -> tuple[Split, Split, Split | None]:
-        if isinstance(self._data, str):
-            splits = load_mnist5k(split_seed=0, normalize=True)
-            return splits.train, splits.val, splits.test
-        result = self._data()
-        if not isinstance(result, (tuple, list)) or len(result) not in (2, 3):
-            raise InvalidParameterError(
-                f"`data` must return (train, val) or (train, val, test), but got {brief(result)}"
-            )
-        names = ("train", "val", "test")
-        checked = [_check_split(names[i], s) for i, s in enumerate(result)]
-        return checked[0], checked[1], checked[2] if len(checked) == 3 else None
-
-
-def _prepare(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"`model` must be a torch.nn.Module, but got {type(model).__name__}")
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    return model
-
-
-def _plain(value: Any) -> Any:
-    """A hyperparameter as a plain Python value (numpy and 0-d torch scalars unwrapped)."""
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        return item()
-    return value
-
-
-def _check_logits(model: nn.Module, logits: Any, batch: int, num_classes: int) -> None:
-    """The model's output on the first batch must be ``(batch, >= num_classes)`` logits."""
-    shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else None
-    if shape is None or len(shape) != 2 or shape[0] != batch or shape[1] < num_classes:
-        got = f"shape {shape}" if shape is not None else brief(logits)
-        raise InvalidParameterError(
-            f"`model` must output a (batch, classes) tensor of logits with at least "
-            f"{num_classes} classes (the data's labels go up to {num_classes - 1}), but "
-            f"{type(model).__name__} output {got} for a batch of {batch} inputs"
-        )
-
-
-def _check_split(name: str, split: Any) -> Split:
-    """One split returned by the ``data`` callable, checked (a bad split is a bad ``data``)."""
-    if not (isinstance(split, (tuple, list)) and len(split) == 2):
-        raise InvalidParameterError(
-            f"`data` {name} split must be a pair (x, y), but got {brief(split)}"
-        )
-    x, y = split
-    if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 1):
-        raise InvalidParameterError(
-            f"`data` {name} x must be a floating-point tensor, but got {brief(x)}"
-        )
-    if not (isinstance(y, torch.Tensor) and y.dim() == 1 and not y.is_floating_point()):
-        raise InvalidParameterError(
-            f"`data` {name} y must be a 1-D integer tensor, but got {brief(y)}"
-        )
-    if len(x) != len(y) or len(y) == 0:
-        raise InvalidParameterError(
-            f"`data` {name} split must have as many (> 0) labels as inputs, "
-            f"but got {len(x)} inputs and {len(y)} labels"
-        )
-    return x, y.long()
+        return load_splits(self._data)
