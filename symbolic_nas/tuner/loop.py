@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import importlib.metadata
-import inspect
-import math
 import os
 import time
 import warnings
@@ -26,14 +23,12 @@ from symbolic_nas.storage.records import (
     end_record,
     lost_record,
     propose_record,
-    read_history,
     run_record,
     start_record,
     stop_record,
 )
-from symbolic_nas.storage.resume import replay, settings
+from symbolic_nas.storage.resume import settings
 from symbolic_nas.storage.rundir import (
-    _ADDRESS,
     ResumeError,
     Run,
     RunInUseError,
@@ -57,6 +52,7 @@ from symbolic_nas.tuner.executors.local import (
 )
 from symbolic_nas.tuner.executors.main_guard import check_main_module, check_not_bootstrapping
 from symbolic_nas.tuner.options import CallbackList, SearchOptions
+from symbolic_nas.tuner.resume import EvaluatorChangedWarning, restore, run_config
 
 __all__ = [
     "EvaluatorChangedWarning",
@@ -66,13 +62,6 @@ __all__ = [
     "run",
     "trial_seed",
 ]
-
-# Settings a resumed run must share with the run it continues.
-_MUST_MATCH = ("algorithm", "seed", "failure_reward", "evaluator_input")
-
-
-class EvaluatorChangedWarning(UserWarning):
-    """A run was resumed with another evaluator than the one that scored its trials."""
 
 
 class TooManyFailuresError(RuntimeError):
@@ -179,34 +168,14 @@ class _Search:
         self.history_sessions = 0
         self.weights_warned = False
 
-    # ------------------------------------------------------------------ config
-
-    def _config(self) -> dict[str, Any]:
-        o = self.options
-        return {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "version": _version(),
-            "space": {
-                "fingerprint": self.fingerprint,
-                "num_decisions": self.codec.num_decisions,
-                "space_size": (
-                    "infinite" if math.isinf(self.codec.space_size) else self.codec.space_size
-                ),
-            },
-            "algorithm": self.algorithm.name,
-            "seed": o.seed,
-            "num_trials": o.num_trials,
-            "failure_reward": o.failure_reward,
-            "evaluator_input": input_of(self.evaluate),
-            "evaluator": _qualified_name(self.evaluate),
-            "evaluator_settings": _evaluator_settings(self.evaluate),
-            "metadata": o.metadata,
-        }
+    # ------------------------------------------------------------------ start
 
     def _prepare(self) -> None:
         """Starts a new run, or restores a resumed one from its directory."""
         o, run = self.options, self.run_storage
-        config = self._config()
+        config = run_config(
+            self.codec, self.fingerprint, self.algorithm, self.evaluate, self.options
+        )
         self.algorithm.setup(self.codec, budget=o.num_trials)
         if not run.holds_run() and not run.is_empty():  # Checked before locking, and again.
             raise ValueError(
@@ -240,92 +209,24 @@ class _Search:
         )
         self._checkpoint(force=True)
 
-    def _check_evaluator(self, old: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-        """Resuming with another evaluator is allowed (e.g. to fix a bug in it), but
-        warned about: the finished trials keep the rewards the old one gave them.
-
-        The config then records the new evaluator, so the warning is given once.
-        """
-        keys = [k for k in ("evaluator", "evaluator_settings") if k in old]
-        changed = [k for k in keys if old[k] != config[k]]
-        if not changed:
-            return old
-        warnings.warn(
-            f"resuming `run_dir` {self.options.run_dir!r} with another evaluator: "
-            + "; ".join(f"{k} was {old[k]!r}, now {config[k]!r}" for k in changed)
-            + ". Its finished trials keep the rewards the old evaluator gave them; use a new "
-            "run_dir to compare all trials under the new one",
-            EvaluatorChangedWarning,
-            stacklevel=2,
-        )
-        updated = {**old, **{k: config[k] for k in ("evaluator", "evaluator_settings")}}
-        self.run_storage.write_config(updated)
-        return updated
-
     def _restore(self, config: dict[str, Any]) -> None:
-        run = self.run_storage
-        old = run.read_config()
-        if old.get("space", {}).get("fingerprint") != self.fingerprint:
-            raise ResumeError(
-                f"`run_dir` {self.options.run_dir!r} holds a run of another space (its "
-                f"fingerprint is {old.get('space', {}).get('fingerprint')}, this space's is "
-                f"{self.fingerprint}); resume it with the same space, or use a new run_dir"
-            )
-        differences = [
-            f"{key}: {old.get(key)!r} in the run, {config[key]!r} now"
-            for key in _MUST_MATCH
-            if old.get(key) != config[key]
-        ]
-        if differences:
-            raise ResumeError(
-                f"`run_dir` {self.options.run_dir!r} holds a run with an incompatible "
-                f"configuration ({'; '.join(differences)}); resume it with the same settings, "
-                "or use a new run_dir"
-            )
-        records = run.read_journal()
-        history = read_history(records, self.codec)
-        if old.get("run_id") is None:  # Format 1 (before run ids): bind it to one now.
-            old = run.bind(old, len(records))
-        old = self._check_evaluator(old, config)
-        finished = len(history.finished)
-        if config["num_trials"] < finished:
-            raise ResumeError(
-                f"`num_trials` must be at least the {finished} trials `run_dir` "
-                f"{self.options.run_dir!r} has finished, but got {config['num_trials']} "
-                "(the run is left as it is)"
-            )
-        if old.get("num_trials") != config["num_trials"]:
-            run.write_config({**old, "num_trials": config["num_trials"]})
-        checkpoint = run.load_checkpoint()
-        if checkpoint is not None and checkpoint.get("fingerprint") != self.fingerprint:
-            raise ResumeError("the checkpoint in `run_dir` belongs to another space")
-        self.history_sessions = history.sessions
-        replaced = replay(self.algorithm, records, checkpoint, environment=settings(self.algorithm))
+        restored = restore(
+            self.run_storage,
+            config,
+            codec=self.codec,
+            fingerprint=self.fingerprint,
+            algorithm=self.algorithm,
+            run_dir=self.options.run_dir,
+        )
+        self.history_sessions = restored.sessions
         self.resumed = True
-        for trial in history.finished.values():  # In finishing order.
+        for trial in restored.finished:  # In finishing order.
             self.finished[trial.id] = trial
             self.finished_order.append(trial)
-        self.attempts = dict(history.attempts)
-        self.deaths = dict(history.deaths)
-        for trial_id in history.unfinished:
-            cause = history.rerun_cause(trial_id)
-            if cause is not None:
-                self.rerun_causes[trial_id] = cause
-        for proposal in replaced:
-            self.consistent = False
-            run.append(propose_record(proposal, replaces=True))
-            self.consistent = True
-        unfinished = set(history.unfinished) | {p.id for p in self.algorithm.outstanding}
-        for trial_id in sorted(unfinished):
-            pending = self.algorithm.outstanding_proposal(trial_id)
-            if pending is None:
-                raise ResumeError(
-                    f"trial {trial_id} is unfinished in the journal but the restored algorithm "
-                    "did not propose it; the checkpoint does not match the journal"
-                )
-            if trial_id not in history.proposals:
-                run.append(propose_record(pending))
-            self.queue.append(Trial(pending.id, list(pending.tokens), codec=self.codec))
+        self.attempts = restored.attempts
+        self.deaths = restored.deaths
+        self.rerun_causes = restored.rerun_causes
+        self.queue.extend(restored.queue)
 
     # ------------------------------------------------------------------ loop
 
@@ -547,31 +448,6 @@ class _Search:
             run_dir=self.options.run_dir,
             algorithm=self.algorithm.name,
         )
-
-
-def _evaluator_settings(fn: Any) -> str | None:
-    """An evaluator object's own ``repr`` (e.g. a ``Trainer``'s hyperparameters), memory
-    addresses masked; None for functions and objects without a ``__repr__`` of their own."""
-    if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn):
-        return None
-    if "__repr__" not in {name for cls in type(fn).__mro__[:-1] for name in vars(cls)}:
-        return None  # object's own repr: only the address
-    try:
-        return _ADDRESS.sub("0x?", repr(fn))
-    except Exception:  # a broken __repr__ must not stop a search
-        return None
-
-
-def _qualified_name(fn: Any) -> str:
-    target = fn if hasattr(fn, "__qualname__") else type(fn)
-    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("symbolic-nas")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _cpu_count() -> int:
