@@ -48,7 +48,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from symbolic_nas.algorithms.base import Algorithm, Proposal, register
-from symbolic_nas.space.codec import FLOAT, Codec
+from symbolic_nas.space.codec import FLOAT
+from symbolic_nas.space.walker import nearest_bin
 from symbolic_nas.validation import InstanceOf, Options, validate_params
 
 __all__ = ["OptunaSearch", "TPESearch"]
@@ -173,7 +174,7 @@ class OptunaSearch(Algorithm):
             if dec.kind == FLOAT:
                 assert dec.low is not None and dec.high is not None
                 value = trial.suggest_float(dec.name, dec.low, dec.high, log=dec.scale == "log")
-                walker.push(Codec._nearest_bin(dec, value))
+                walker.push(nearest_bin(dec, value))
             else:
                 token = trial.suggest_categorical(dec.name, list(range(dec.vocab_size)))
                 walker.push(token if token in valid else _nearest(valid, token))

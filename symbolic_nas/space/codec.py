@@ -31,6 +31,7 @@ from symbolic_nas.space.decisions import (
     MaskRule,
     Step,
 )
+from symbolic_nas.space.walker import Walker, numbers_to_tokens
 from symbolic_nas.validation import InvalidParameterError
 
 __all__ = [
@@ -425,30 +426,8 @@ class Codec:
                 "`dna` must belong to this space, but it is bound to another space's spec"
             )
         numbers = dna.to_numbers()
-        tokens: list[int] = []
-        end = len(self._vocab)
-        d, i = self.start, 0
         try:
-            while d != end:
-                dec = self.decisions[d]
-                if dec.kind == FLOAT:
-                    token = self._nearest_bin(dec, float(numbers[i]))
-                    i += 1
-                elif dec.required is not None:
-                    if dec.group_index == 0:
-                        chosen = set(numbers[i : i + dec.required])
-                        i += dec.required
-                        pending = [int(j in chosen) for j in range(dec.group_size)]
-                    token = pending[dec.group_index]
-                else:
-                    token = numbers[i]
-                    i += 1
-                    if isinstance(token, float) or not 0 <= token < dec.vocab_size:
-                        raise ValueError(f"value {token!r} at decision {dec.name!r}")
-                tokens.append(int(token))
-                d = self._nxt[d][token]
-            if i != len(numbers):
-                raise ValueError(f"{len(numbers) - i} values left over")
+            tokens = numbers_to_tokens(self, numbers)
             self.trace(tokens)
         except (ValueError, IndexError, TypeError) as e:
             raise ValueError(
@@ -465,69 +444,3 @@ class Codec:
         if any(spec is c for c in candidates):
             return True
         return any(pg.eq(spec, c) for c in candidates)
-
-    @staticmethod
-    def _nearest_bin(dec: Decision, value: float) -> int:
-        values = np.asarray(dec.values)
-        if dec.scale == "log":
-            distance = np.abs(np.log(values) - math.log(max(value, 1e-300)))
-        elif dec.scale == "rlog":  # log-spaced from the top: distances of (low + high - x)
-            mirror = values[0] + values[-1]
-            distance = np.abs(
-                np.log(np.maximum(mirror - values, 1e-300)) - math.log(max(mirror - value, 1e-300))
-            )
-        else:
-            distance = np.abs(values - value)
-        return int(np.argmin(distance))
-
-
-class Walker:
-    """Walks a :class:`Codec`'s space token by token; see :meth:`Codec.walker`."""
-
-    __slots__ = ("_codec", "_groups", "decision", "position", "tokens")
-
-    def __init__(self, codec: Codec):
-        self._codec = codec
-        self._groups: dict[int, list[int]] = {}
-        self.decision = codec.start
-        self.position = 0
-        self.tokens: list[int] = []
-
-    @property
-    def done(self) -> bool:
-        """Whether the sequence is complete."""
-        return self.decision == len(self._codec.decisions)
-
-    @property
-    def current(self) -> Decision:
-        """The decision to be made next."""
-        if self.done:
-            raise ValueError("the token sequence is complete: there is no next decision")
-        return self._codec.decisions[self.decision]
-
-    def mask(self) -> np.ndarray:
-        """Boolean mask of the valid tokens at the current decision."""
-        return self._codec._mask(self.current.index, self._groups)
-
-    def valid_tokens(self) -> list[int]:
-        """The valid tokens at the current decision."""
-        return list(self._codec._valid(self.current.index, self._groups))
-
-    def push(self, token: int) -> None:
-        """Takes ``token`` for the current decision and moves to the next one."""
-        codec = self._codec
-        dec = self.current
-        if isinstance(token, bool) or not isinstance(token, (int, np.integer)):
-            raise ValueError(f"token at position {self.position} must be an int, but got {token!r}")
-        token = int(token)
-        valid = codec._valid(dec.index, self._groups)
-        if token not in valid:
-            raise ValueError(
-                f"token at position {self.position} must be one of {list(valid)} for decision "
-                f"{dec.name!r}, but got {token}"
-            )
-        if codec._rule[dec.index] != _FREE:
-            self._groups.setdefault(codec._group[dec.index], []).append(token)
-        self.tokens.append(token)
-        self.position += 1
-        self.decision = codec._nxt[dec.index][token]

@@ -38,7 +38,7 @@ DEFAULT_FLOAT_BINS = 10
 class MaskRule(enum.IntEnum):
     """How the earlier tokens of its group restrict a decision's valid tokens.
 
-    The codec applies the rule (:meth:`~symbolic_nas.space.codec.Walker.mask`);
+    The codec applies the rule (:meth:`~symbolic_nas.space.walker.Walker.mask`);
     controllers ask :attr:`Decision.mask_rule` which decisions need a walker.
 
     Attributes:
