@@ -28,10 +28,10 @@ from symbolic_nas.algorithms.controller.config import (
     ReinforceConfig,
 )
 from symbolic_nas.algorithms.controller.memory import RewardMemory, Sample
-from symbolic_nas.algorithms.controller.policy import Controller, Scores, one_torch_thread
+from symbolic_nas.algorithms.controller.policy import Controller, Scores
 from symbolic_nas.algorithms.controller.ppo import PPO
 from symbolic_nas.algorithms.controller.reinforce import Reinforce
-from symbolic_nas.algorithms.controller.search import ControllerSearch
+from symbolic_nas.algorithms.controller.search import ControllerSearch, one_torch_thread
 
 __all__ = [
     "PPO",

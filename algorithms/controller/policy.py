@@ -43,7 +43,8 @@ then ``tanh_constant * tanh(logits)``; both apply to skip logits too.
 Threads. The tensors are tiny; on a busy CPU, torch's intra-op threads make every
 operation wait on the others (many times slower with two threads than with one on a
 loaded 2-core machine: ``benchmarks/RESULTS-tuner.md``). ``reinforce`` and ``ppo``
-therefore run every controller call inside :func:`one_torch_thread`, which sets
+therefore run every controller call inside
+:func:`~symbolic_nas.algorithms.controller.search.one_torch_thread`, which sets
 torch's (process-wide) thread count to one for the call and restores it after;
 nothing else of torch's global settings is changed. Calling :class:`Controller`
 directly runs on whatever thread count the process has.
@@ -51,10 +52,8 @@ directly runs on whatever thread count the process has.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import math
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -63,65 +62,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from symbolic_nas.algorithms.controller.config import ControllerConfig
+from symbolic_nas.algorithms.controller.traces import Scores, anchor_indices, trace_tokens
 from symbolic_nas.space.codec import SUBSET, Codec
 from symbolic_nas.space.decisions import MaskRule
 from symbolic_nas.validation import Interval, check, validate_params
 
-__all__ = ["Controller", "Scores", "one_torch_thread"]
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Runs the block with one torch intra-op thread, then restores the count.
-
-    The controller's tensors are tiny: its cost is per-op dispatch, which extra
-    threads only add synchronisation to; switching the count is cheap (figures in
-    ``benchmarks/RESULTS-tuner.md``).
-
-    Example:
-        >>> import torch
-        >>> from symbolic_nas.algorithms.controller import one_torch_thread
-        >>> before = torch.get_num_threads()
-        >>> with one_torch_thread():
-        ...     torch.get_num_threads()
-        1
-        >>> torch.get_num_threads() == before
-        True
-    """
-    threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@dataclasses.dataclass
-class Scores:
-    """Per-architecture results of :meth:`Controller.score` (tensors of shape ``[B]``).
-
-    Attributes:
-        log_prob: Log-probability of each token sequence.
-        entropy: Sum over its steps of the entropy of each step's (masked) distribution.
-        skip_kl: Sum over its skip steps of KL(Bernoulli(p) ‖ Bernoulli(target));
-            zeros unless a target was given.
-        skip_rate: Mean skip probability over its skip steps (0 without any).
-        step_log_prob: ``[B, T]``: the log-probability of each token (0 past the end).
-        step_max_prob: ``[B, T]``: the highest token probability at each step (no
-            gradient; 0 past the end).
-        step_decisions: ``[B, T]`` numpy ints: the decision of each step (-1 past the end).
-    """
-
-    log_prob: torch.Tensor
-    entropy: torch.Tensor
-    skip_kl: torch.Tensor
-    skip_rate: torch.Tensor
-    step_log_prob: torch.Tensor
-    step_max_prob: torch.Tensor
-    step_decisions: np.ndarray
+__all__ = ["Controller", "Scores"]
 
 
 _SETTINGS = ("hidden_size", "num_layers", "temperature", "tanh_constant", "init_range")
@@ -431,7 +377,8 @@ class Controller(nn.Module):
         if not sequences:
             raise ValueError("`sequences` must hold at least one token sequence, but got none")
         b = len(sequences)
-        traces = [self._trace(s) for s in sequences]
+        constrained = self._constrained if self._any_constrained else None
+        traces = [trace_tokens(self.codec, s, constrained) for s in sequences]
         t_max = max(len(s) for s in sequences)
         dec = np.zeros((t_max, b), dtype=np.int64)
         tok = np.zeros((t_max, b), dtype=np.int64)
@@ -455,7 +402,15 @@ class Controller(nn.Module):
         logits = logits + self.head_bias[heads]
         skip = None
         if self.has_attention:
-            src, cur = self._anchor_indices(traces, t_max)
+            src, cur = anchor_indices(
+                traces,
+                t_max,
+                attn=self._attn,
+                group_start=self._group_start,
+                group_end=self._group_end,
+                src_slot=self._src_slot,
+                key_slot=self._key_slot,
+            )
             bank = torch.cat([flat, self.fallback], 0)
             skip = self._skip_logits(bank[torch.from_numpy(src)], bank[torch.from_numpy(cur)])
             logits = self._with_skips(logits, skip, d_flat)
@@ -489,54 +444,3 @@ class Controller(nn.Module):
         return Scores(
             log_prob, entropy, skip_kl, skip_rate, step_log_prob.t(), step_max_prob, step_decisions
         )
-
-    def _trace(self, tokens: Sequence[int]) -> tuple[list[int], list[tuple[int, np.ndarray]]]:
-        """Decision of every token, and the masks of its constrained positions."""
-        if not self._any_constrained:
-            return self.codec.trace(tokens), []
-        walker = self.codec.walker()
-        decisions: list[int] = []
-        masks: list[tuple[int, np.ndarray]] = []
-        constrained = self._constrained
-        for i, token in enumerate(tokens):
-            if walker.done:
-                raise ValueError(
-                    f"token sequence too long: the space ends after {i} tokens, "
-                    f"but got {len(tokens)}"
-                )
-            d = walker.decision
-            if constrained[d]:
-                masks.append((i, walker.mask()))
-            decisions.append(d)
-            walker.push(token)
-        if not walker.done:
-            raise ValueError(
-                f"token sequence too short: got {len(tokens)} tokens, but decision "
-                f"{walker.current.name!r} comes next"
-            )
-        return decisions, masks
-
-    def _anchor_indices(
-        self, traces: list[tuple[list[int], list[tuple[int, np.ndarray]]]], t_max: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of the flat output bank (``[t_max * B + slots, H]``) holding ``h_source``
-        and ``h_K`` of every position (0 where the position is no skip decision)."""
-        b = len(traces)
-        src = np.zeros((t_max, b), dtype=np.int64)
-        cur = np.zeros((t_max, b), dtype=np.int64)
-        fallback = t_max * b
-        attn, starts, ends = self._attn, self._group_start, self._group_end
-        for j, (ds, _) in enumerate(traces):
-            stored: dict[int, int] = {}  # slot -> flat row of its anchor step
-            current = 0
-            for i, d in enumerate(ds):
-                if not attn[d]:
-                    continue
-                if starts[d]:
-                    current = i * b + j
-                cur[i, j] = current
-                slot = int(self._src_slot[d])
-                src[i, j] = stored.get(slot, fallback + slot)
-                if ends[d]:
-                    stored[int(self._key_slot[d])] = current
-        return src.reshape(-1), cur.reshape(-1)

@@ -51,9 +51,11 @@ from __future__ import annotations
 
 import abc
 import collections
+import contextlib
 import copy
 import dataclasses
 import math
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,14 +64,43 @@ import torch
 from symbolic_nas.algorithms.base import Algorithm, Proposal
 from symbolic_nas.algorithms.controller.config import ControllerConfig
 from symbolic_nas.algorithms.controller.memory import Moments, RewardMemory, Sample
-from symbolic_nas.algorithms.controller.policy import Controller, Scores, one_torch_thread
+from symbolic_nas.algorithms.controller.policy import Controller, Scores
 from symbolic_nas.validation import InstanceOf, Interval, InvalidParameterError, validate_params
 
-__all__ = ["ControllerSearch"]
+__all__ = ["ControllerSearch", "one_torch_thread"]
 
 _MAX_MEMORY_DRAWS = 64
 _MEMORY_BATCH = 64
 _RELATIVE_NOISE = 1e-6
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Runs the block with one torch intra-op thread, then restores the count.
+
+    The controller's tensors are tiny: its cost is per-op dispatch, which extra
+    threads only add synchronisation to; switching the count is cheap (figures in
+    ``benchmarks/RESULTS-tuner.md``).
+
+    Example:
+        >>> import torch
+        >>> from symbolic_nas.algorithms.controller import one_torch_thread
+        >>> before = torch.get_num_threads()
+        >>> with one_torch_thread():
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _parameter_constraints_of(config_class: type[ControllerConfig]) -> dict[str, list[Any]]:
