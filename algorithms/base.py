@@ -18,7 +18,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import difflib
-import inspect
 import math
 import numbers
 import random
@@ -35,6 +34,7 @@ from symbolic_nas.validation import (
     InvalidParameterError,
     Satisfies,
     check,
+    keyword_parameters,
     validate_params,
 )
 
@@ -358,17 +358,9 @@ def get(name: str | Algorithm, **kwargs: Any) -> Algorithm:
 
 def _check_hyperparameters(name: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     """Unknown keyword hyperparameters fail with the valid names, before anything is built."""
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):  # no signature: the factory checks for itself
+    valid = keyword_parameters(factory)
+    if valid is None:  # **kwargs (the controllers' configs list their own names), or no signature
         return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return  # e.g. the controllers' configs, which list their own names
-    valid = [
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
     for key in kwargs:
         if key not in valid:
             close = difflib.get_close_matches(key, valid, n=1)

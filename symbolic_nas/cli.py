@@ -36,8 +36,6 @@ import click
 from symbolic_nas.cli_loading import (
     call_factory,
     check_resume_imports,
-    keywords,
-    read_journal,
     split_reference,
 )
 from symbolic_nas.cli_output import (
@@ -47,6 +45,7 @@ from symbolic_nas.cli_output import (
     serve,
 )
 from symbolic_nas.cli_report import export, format_report
+from symbolic_nas.validation import keyword_parameters
 
 __all__ = ["cli", "format_report", "main"]
 
@@ -107,7 +106,7 @@ def load_space(reference: str, args: dict[str, Any]) -> Any:
         return call_factory(build, accepted, args, "SPACE")
     value = _import_reference(reference, "SPACE")
     if callable(value) and not isinstance(value, pg.Symbolic):
-        return call_factory(value, keywords(value), args, "SPACE")
+        return call_factory(value, keyword_parameters(value), args, "SPACE")
     if args:
         raise click.BadParameter(
             f"--space-arg needs SPACE to name a function, but {reference!r} is a space",
@@ -148,7 +147,7 @@ def load_evaluator(reference: str, args: dict[str, Any]) -> Any:
     """The evaluator named by ``reference`` (a class is instantiated with ``args``)."""
     value = _import_reference(reference, "--evaluator")
     if isinstance(value, type):
-        return call_factory(value, keywords(value), args, "EVALUATOR")
+        return call_factory(value, keyword_parameters(value), args, "EVALUATOR")
     if args:
         raise click.BadParameter(
             f"--evaluator-arg needs --evaluator to name a class, but {reference!r} is not one",
@@ -342,15 +341,15 @@ def resume(run_dir: str, num_trials: int | None, **common: Any) -> None:
 
     Workers, executor, time limit and failure limit are the search's unless given.
     """
-    from symbolic_nas.storage.records import read_history
-    from symbolic_nas.storage.rundir import JOURNAL, ResumeError, Run
+    from symbolic_nas.storage.reader import read_run
+    from symbolic_nas.storage.rundir import ResumeError
 
     try:
-        config = Run(run_dir).read_config()
+        run = read_run(run_dir)  # Read only: it may be in use.
     except ResumeError as e:
         raise click.ClickException(str(e)) from None
-    records, _ = read_journal(os.path.join(run_dir, JOURNAL))  # Read only: it may be in use.
-    finished = len(read_history(records).finished)
+    config = run.config
+    finished = len(run.history.finished)
     cli_config = config.get("metadata", {}).get("cli")
     if not cli_config:
         raise click.ClickException(

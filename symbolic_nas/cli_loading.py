@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
 import pathlib
 import sys
@@ -27,9 +26,7 @@ import click
 __all__ = [
     "call_factory",
     "check_resume_imports",
-    "keywords",
     "module_files",
-    "read_journal",
     "split_reference",
 ]
 
@@ -137,42 +134,3 @@ def call_factory(
 
 def _name(value: Any) -> str:
     return str(getattr(value, "__qualname__", None) or type(value).__name__)
-
-
-def keywords(factory: Callable[..., Any]) -> list[str] | None:
-    """The keyword arguments ``factory`` accepts; None when it takes any (``**kwargs``)."""
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return [p.name for p in parameters if p.kind in kinds]
-
-
-def read_journal(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], bool]:
-    """The records of a journal file, read only, and whether its last line is torn.
-
-    Raises:
-        click.ClickException: Naming the line, if a line before the last is corrupt or
-            a record has the wrong shape.
-    """
-    from symbolic_nas.storage.journal import _parse_journal
-    from symbolic_nas.storage.record_shapes import check_records
-
-    file = pathlib.Path(path)
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        return [], False
-    try:
-        records, valid_length = _parse_journal(data, file)
-        check_records(records, file)
-    except ValueError as e:
-        raise click.ClickException(
-            f"{e}. `symbolic-nas resume` repairs only a torn last line (a write cut short by "
-            "a crash); a damaged line before it means the file was changed by something "
-            "else: restore it from a copy"
-        ) from None
-    return records, valid_length < len(data)

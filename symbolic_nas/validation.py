@@ -63,6 +63,7 @@ __all__ = [
     "check",
     "describe",
     "invalid_values",
+    "keyword_parameters",
     "make_constraint",
     "parameter_error",
     "validate_params",
@@ -206,3 +207,21 @@ def invalid_values(constraints: Sequence[Any]) -> list[Any]:
             if not any(c.is_satisfied_by(value) for c in made):
                 out.setdefault((type(value), repr(value)), value)
     return list(out.values())
+
+
+def keyword_parameters(factory: Callable[..., Any]) -> list[str] | None:
+    """The names ``factory`` accepts as keyword arguments; None when it takes any
+    (``**kwargs``) or has no signature.
+
+    Example:
+        >>> keyword_parameters(lambda a, *, b=1: a), keyword_parameters(dict)
+        (['a', 'b'], None)
+    """
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in kinds]
