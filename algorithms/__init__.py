@@ -14,6 +14,7 @@ Example:
 
 from symbolic_nas.algorithms import controller as controller  # registers "reinforce", "ppo"
 from symbolic_nas.algorithms import evolution as evolution  # registers "evolution"
+from symbolic_nas.algorithms import local_search as local_search  # registers "local_search"
 from symbolic_nas.algorithms import optuna_sampler as optuna_sampler  # "optuna", "tpe"
 from symbolic_nas.algorithms import q_learning as q_learning  # registers "q_learning"
 from symbolic_nas.algorithms import random_search  # noqa: F401  (registers "random")

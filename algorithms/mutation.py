@@ -11,6 +11,11 @@ their valid tokens, and so are decisions whose old token the masks no longer
 allow (e.g. a sorted ``manyof`` pick after an earlier pick moved past it). In
 an exact-``k`` anchor group one membership moves: a chosen member is dropped
 and a uniformly random unchosen one is added, or the other way round.
+
+:func:`neighbours` lists every such one-decision change at once (local search's
+neighbourhood, White, Nolen and Savani, UAI 2021): each other valid token of each
+active decision, and each membership swap of an exact-``k`` group, with the
+decisions a change makes active drawn at random as in :func:`mutate`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Sequence
 
 from symbolic_nas.space.codec import Codec
 
-__all__ = ["mutate"]
+__all__ = ["mutate", "neighbours"]
 
 
 def mutate(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[int]:
@@ -56,13 +61,7 @@ def mutate(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[int]
         >>> sum(x != y for x, y in zip(child, [0, 0]))
         1
     """
-    decisions = codec.trace(tokens)
-    walker = codec.walker()
-    valid_at: list[list[int]] = []
-    for token in tokens:
-        valid_at.append(walker.valid_tokens())
-        walker.push(token)
-    exact = [_exact_group(codec, d) for d in decisions]
+    decisions, valid_at, exact = _positions(codec, tokens)
     mutable = [i for i, valid in enumerate(valid_at) if len(valid) > 1 or exact[i]]
     if not mutable:
         return list(tokens)
@@ -70,18 +69,107 @@ def mutate(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[int]
     new_tokens = list(tokens)
     if exact[position]:
         # Exactly k members: move one membership to a uniformly random other member.
-        group = codec.decisions[decisions[position]].group
-        new = 1 - tokens[position]
-        partners = [
-            i
-            for i, d in enumerate(decisions)
-            if i != position and codec.decisions[d].group == group and tokens[i] == new
-        ]
+        partners = _partners(codec, decisions, tokens, position)
         new_tokens[partners[rng.randrange(len(partners))]] = tokens[position]
+        new_tokens[position] = 1 - tokens[position]
     else:
         others = [t for t in valid_at[position] if t != tokens[position]]
-        new = others[rng.randrange(len(others))]
-    new_tokens[position] = new
+        new_tokens[position] = others[rng.randrange(len(others))]
+    return _rewalk(codec, decisions, new_tokens, position, rng)
+
+
+def neighbours(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[list[int]]:
+    """Every sequence one decision away from ``tokens`` (local search's neighbourhood).
+
+    One neighbour per other valid token of each active decision (in sequence
+    order, then token order), and for a member of an exact-``k`` anchor group one
+    per member of the other state that it can swap with (listed at the earlier
+    member of each pair, once). The rest of each sequence is re-walked as in
+    :func:`mutate`: later decisions keep their tokens where the masks allow, and
+    the decisions a change makes active are drawn from ``rng``, so a neighbour
+    that opens a new branch is one random representative of it. Duplicates are
+    dropped (first kept); ``tokens`` itself is never listed.
+
+    Args:
+        codec: The space's codec.
+        tokens: A valid token sequence of ``codec``.
+        rng: The random generator for newly active decisions.
+
+    Returns:
+        The neighbours, each a valid token sequence of ``codec``.
+
+    Raises:
+        ValueError: ``tokens`` is not a valid sequence of ``codec``.
+
+    Example:
+        >>> import random
+        >>> import symbolic_nas as sn
+        >>> from symbolic_nas.algorithms.mutation import neighbours
+        >>> codec = sn.encode({"a": sn.oneof([1, 2, 3]), "b": sn.oneof([4, 5])})
+        >>> neighbours(codec, [0, 0], random.Random(0))
+        [[1, 0], [2, 0], [0, 1]]
+    """
+    decisions, valid_at, exact = _positions(codec, tokens)
+    out: list[list[int]] = []
+    seen = {tuple(tokens)}
+    for position, valid in enumerate(valid_at):
+        changes: list[list[int]] = []
+        if exact[position]:
+            for partner in _partners(codec, decisions, tokens, position):
+                if partner > position:
+                    changed = list(tokens)
+                    changed[partner], changed[position] = tokens[position], tokens[partner]
+                    changes.append(changed)
+        else:
+            for token in valid:
+                if token != tokens[position]:
+                    changed = list(tokens)
+                    changed[position] = token
+                    changes.append(changed)
+        for changed in changes:
+            neighbour = _rewalk(codec, decisions, changed, position, rng)
+            key = tuple(neighbour)
+            if key not in seen:
+                seen.add(key)
+                out.append(neighbour)
+    return out
+
+
+def _positions(
+    codec: Codec, tokens: Sequence[int]
+) -> tuple[list[int], list[list[int]], list[bool]]:
+    """Each position's decision, its valid tokens, and whether it is an exact-k member."""
+    decisions = codec.trace(tokens)
+    walker = codec.walker()
+    valid_at: list[list[int]] = []
+    for token in tokens:
+        valid_at.append(walker.valid_tokens())
+        walker.push(token)
+    return decisions, valid_at, [_exact_group(codec, d) for d in decisions]
+
+
+def _partners(
+    codec: Codec, decisions: list[int], tokens: Sequence[int], position: int
+) -> list[int]:
+    """Positions of the same exact-k group in the other state than ``position``'s."""
+    group = codec.decisions[decisions[position]].group
+    other = 1 - tokens[position]
+    return [
+        i
+        for i, d in enumerate(decisions)
+        if i != position and codec.decisions[d].group == group and tokens[i] == other
+    ]
+
+
+def _rewalk(
+    codec: Codec,
+    decisions: list[int],
+    new_tokens: list[int],
+    position: int,
+    rng: random.Random,
+) -> list[int]:
+    """``new_tokens`` up to ``position``, then the old token of each later decision
+    where still valid, else a uniformly random valid one."""
     old = dict(zip(decisions, new_tokens))
     walker = codec.walker()
     for token in new_tokens[: position + 1]:

@@ -94,7 +94,7 @@ def evaluate(
     curves = np.stack([r["curve"] for r in results])
     found = [r["found"] if r["found"] is not None else np.inf for r in results]
     out: dict[str, Any] = {}
-    for at in (100, 300, 1000):
+    for at in (25, 50, 100, 150, 300, 1000):
         if at <= budget:
             out[f"@{at}"] = (float(curves[:, at - 1].mean()), float(curves[:, at - 1].std()))
     med = statistics.median(found)
@@ -107,7 +107,7 @@ def evaluate(
 
 def fmt(result: dict[str, Any], budget: int) -> str:
     parts = []
-    for key in ("@100", "@300", "@1000"):
+    for key in ("@25", "@50", "@100", "@150", "@300", "@1000"):
         if key in result:
             m, s = result[key]
             parts.append(f"{key} {m:.2f}±{s:.2f}")
