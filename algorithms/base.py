@@ -29,6 +29,7 @@ import pyglove as pg
 from symbolic_nas.registry import Registry
 from symbolic_nas.space.codec import Codec, to_space
 from symbolic_nas.space.dna import LazyDNA
+from symbolic_nas.space.floats import check_floats, floats_from_json, floats_to_json, snap_floats
 from symbolic_nas.validation import (
     Interval,
     InvalidParameterError,
@@ -38,7 +39,7 @@ from symbolic_nas.validation import (
     validate_params,
 )
 
-__all__ = ["Algorithm", "Proposal", "available", "get", "register"]
+__all__ = ["Algorithm", "Proposal", "Proposed", "available", "get", "register"]
 
 
 def _is_real(value: Any) -> bool:
@@ -55,6 +56,10 @@ class Proposal(LazyDNA):
         version: The policy version (number of updates) that produced it.
         meta: JSON-able algorithm data (e.g. the log-probability at sampling time).
         codec: The codec of the tokens, which :attr:`dna` needs.
+        floats: The exact (unbinned) value of float decisions, by decision index,
+            from algorithms that propose continuous values (``random``,
+            ``evolution``, ``optuna``); each one's token is the bin nearest it (see
+            :mod:`symbolic_nas.space.floats`). Empty: the bins' values.
     """
 
     id: int
@@ -62,15 +67,19 @@ class Proposal(LazyDNA):
     version: int = 0
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     codec: Codec | None = dataclasses.field(default=None, repr=False)
+    floats: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (without the codec)."""
-        return {
+        """JSON-able form (without the codec; ``floats`` only when there are some)."""
+        out = {
             "id": self.id,
             "tokens": list(self.tokens),
             "version": self.version,
             "meta": dict(self.meta),
         }
+        if self.floats:
+            out["floats"] = floats_to_json(self.floats)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], codec: Codec | None = None) -> Proposal:
@@ -80,8 +89,15 @@ class Proposal(LazyDNA):
             version=int(data.get("version", 0)),
             meta=dict(data.get("meta", {})),
             codec=codec,
+            floats=floats_from_json(data.get("floats")),
         )
 
+
+#: What :meth:`Algorithm._propose` returns: ``(tokens, meta)`` or ``(tokens, meta, floats)``.
+Proposed = (
+    tuple[list[int], dict[str, Any] | None]
+    | tuple[list[int], dict[str, Any] | None, dict[int, float]]
+)
 
 _BUDGET = [Interval(int, 1, None), None]
 # NaN and infinities are rewards too: they mean "failed".
@@ -183,13 +199,17 @@ class Algorithm(abc.ABC):
     def propose(self) -> Proposal:
         """The next proposal (its feedback may come later, in any order)."""
         codec = self.codec
-        tokens, meta = self._propose()
+        tokens, meta, *rest = self._propose()
+        floats: dict[int, float] = {}
+        if rest and rest[0]:  # exact float values: their tokens become their nearest bins
+            tokens, floats = snap_floats(codec, tokens, rest[0])
         proposal = Proposal(
             id=self._next_id,
             tokens=list(tokens),
             version=self.version,
             meta=meta or {},
             codec=codec,
+            floats=floats,
         )
         self._next_id += 1
         self._outstanding[proposal.id] = proposal
@@ -256,6 +276,7 @@ class Algorithm(abc.ABC):
         outstanding = [Proposal.from_dict(p, codec) for p in state["outstanding"]]
         for p in outstanding:
             codec.validate(p.tokens)  # a state saved on another space fails here
+            p.floats = check_floats(codec, codec.trace(p.tokens), p.tokens, p.floats)
         self._outstanding = {p.id: p for p in outstanding}
         self.num_feedback = int(state["num_feedback"])
         self.num_failed = int(state["num_failed"])
@@ -267,8 +288,11 @@ class Algorithm(abc.ABC):
         """Called by :meth:`setup` once ``codec``/``budget``/``rng`` are (re)set."""
 
     @abc.abstractmethod
-    def _propose(self) -> tuple[list[int], dict[str, Any] | None]:
-        """Returns the tokens of the next proposal and its JSON-able metadata."""
+    def _propose(self) -> Proposed:
+        """Returns the tokens of the next proposal and its JSON-able metadata, as
+        ``(tokens, meta)``, or ``(tokens, meta, floats)`` with the exact values of
+        float decisions by decision index (their tokens are then set to the bins
+        nearest the values; see :attr:`Proposal.floats`)."""
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
         """Learns from a finite reward."""

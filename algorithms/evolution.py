@@ -28,6 +28,13 @@ is a queue in feedback order), and the population starts evolving once
 ``population_size`` rewards have arrived. Ties in a tournament go to the
 member sampled first.
 
+Float decisions: with ``unbinned_floats=True`` (the default) random proposals
+draw each float's exact value uniformly on its scale and mutation moves a float by
+a Gaussian step on its scale (a tenth of the range, reflected at the ends; see
+:mod:`symbolic_nas.algorithms.mutation`), so the search is not held to the bins;
+the tokens (the nearest bins) are what the population and the journal key on.
+``unbinned_floats=False`` mutates bins, as before.
+
 Failure policy: a failed proposal (``None``/NaN/inf reward) never joins the
 population; a proposal never answered never blocks (with an empty population
 every proposal is random).
@@ -38,8 +45,9 @@ from __future__ import annotations
 import collections
 from typing import Any, ClassVar
 
-from symbolic_nas.algorithms.base import Algorithm, Proposal, register
-from symbolic_nas.algorithms.mutation import mutate
+from symbolic_nas.algorithms.base import Algorithm, Proposal, Proposed, register
+from symbolic_nas.algorithms.mutation import mutate, mutate_with_floats
+from symbolic_nas.space.floats import check_floats, floats_from_json, floats_to_json
 from symbolic_nas.validation import Interval, parameter_error, validate_params
 
 __all__ = ["RegularizedEvolution"]
@@ -66,6 +74,8 @@ class RegularizedEvolution(Algorithm):
     Args:
         population_size: Number of members kept (P), at least 2.
         tournament_size: Members sampled per tournament (S), in ``[2, P]``.
+        unbinned_floats: Float decisions take exact values (drawn uniformly on
+            their scale, mutated by a Gaussian step), not only bins; see above.
         seed: Seed of the algorithm's own RNG.
 
     Example:
@@ -85,14 +95,24 @@ class RegularizedEvolution(Algorithm):
         **Algorithm._parameter_constraints,
         "population_size": [Interval(int, 2, None)],
         "tournament_size": [Interval(int, 2, None)],
+        "unbinned_floats": ["boolean"],
     }
 
     def __init__(
-        self, *, population_size: int = 20, tournament_size: int = 5, seed: int | None = 0
+        self,
+        *,
+        population_size: int = 20,
+        tournament_size: int = 5,
+        unbinned_floats: bool = True,
+        seed: int | None = 0,
     ):
         validate_params(
             self._parameter_constraints,
-            {"population_size": population_size, "tournament_size": tournament_size},
+            {
+                "population_size": population_size,
+                "tournament_size": tournament_size,
+                "unbinned_floats": unbinned_floats,
+            },
         )
         if tournament_size > population_size:
             rule = f"an int in [2, population_size={population_size}]"
@@ -100,12 +120,22 @@ class RegularizedEvolution(Algorithm):
         super().__init__(seed=seed)
         self.population_size = population_size
         self.tournament_size = tournament_size
-        self._population: collections.deque[tuple[list[int], float, int]] = collections.deque()
+        self.unbinned_floats = unbinned_floats
+        # Members: (tokens, reward, proposal id, exact float values).
+        self._population: collections.deque[tuple[list[int], float, int, dict[int, float]]] = (
+            collections.deque()
+        )
 
     @property
     def population(self) -> list[tuple[list[int], float, int]]:
-        """The members as ``(tokens, reward, proposal id)``, oldest first."""
-        return [(list(t), r, i) for t, r, i in self._population]
+        """The members as ``(tokens, reward, proposal id)``, oldest first (their exact
+        float values: :attr:`population_floats`)."""
+        return [(list(t), r, i) for t, r, i, _ in self._population]
+
+    @property
+    def population_floats(self) -> list[dict[int, float]]:
+        """The exact float values of the members (by decision index), oldest first."""
+        return [dict(f) for *_, f in self._population]
 
     @property
     def version(self) -> int:
@@ -113,7 +143,7 @@ class RegularizedEvolution(Algorithm):
         return self._joined
 
     def stats(self) -> dict[str, float]:
-        rewards = [r for _, r, _ in self._population]
+        rewards = [r for _, r, _, _ in self._population]
         if not rewards:
             return {"population": 0.0}
         return {
@@ -126,42 +156,63 @@ class RegularizedEvolution(Algorithm):
         self._population = collections.deque(maxlen=self.population_size)
         self._joined = 0
 
-    def _propose(self) -> tuple[list[int], dict[str, Any] | None]:
+    def _propose(self) -> Proposed:
+        unbinned = self.unbinned_floats and self.codec.has_floats
         if len(self._population) < self.population_size:
+            if unbinned:
+                tokens, floats = self.codec.random_sample(self.rng)
+                return tokens, {"parent": None}, floats
             return self.codec.random_tokens(self.rng), {"parent": None}
         sample = self.rng.sample(list(self._population), self.tournament_size)
         parent = max(sample, key=lambda member: member[1])
+        if unbinned:
+            tokens, floats = mutate_with_floats(self.codec, parent[0], parent[3], self.rng)
+            return tokens, {"parent": parent[2]}, floats
         return mutate(self.codec, parent[0], self.rng), {"parent": parent[2]}
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
-        self._population.append((list(proposal.tokens), reward, proposal.id))
+        member = (list(proposal.tokens), reward, proposal.id, dict(proposal.floats))
+        self._population.append(member)
         self._joined += 1
 
     def _state_dict(self) -> dict[str, Any]:
         return {
             "population_size": self.population_size,
             "tournament_size": self.tournament_size,
-            "population": [[list(t), r, i] for t, r, i in self._population],
+            "unbinned_floats": self.unbinned_floats,
+            "population": [
+                [list(t), r, i, *([floats_to_json(f)] if f else [])]
+                for t, r, i, f in self._population
+            ],
             "joined": self._joined,
         }
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in ("population_size", "tournament_size"):
-            if state[key] != getattr(self, key):
+        # A checkpoint of an earlier version (no key) mutated bins; without float
+        # decisions the option changes nothing.
+        keys = ["population_size", "tournament_size"]
+        keys += ["unbinned_floats"] if self.codec.has_floats else []
+        for key in keys:
+            saved = state.get(key, False)
+            if saved != getattr(self, key):
                 raise ValueError(
-                    f"`{key}` must match the saved algorithm's ({state[key]!r}), "
+                    f"`{key}` must match the saved algorithm's ({saved!r}), "
                     f"but got {getattr(self, key)!r}"
                 )
         members = []
-        for tokens, reward, proposal_id in state["population"]:
+        for tokens, reward, proposal_id, *floats in state["population"]:
             tokens = [int(t) for t in tokens]
-            self.codec.validate(tokens)
-            members.append((tokens, float(reward), int(proposal_id)))
+            trace = self.codec.trace(tokens)
+            exact = floats_from_json(floats[0] if floats else None)
+            exact = check_floats(self.codec, trace, tokens, exact)
+            members.append((tokens, float(reward), int(proposal_id), exact))
         self._population = collections.deque(members, maxlen=self.population_size)
         self._joined = int(state["joined"])
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(population_size={self.population_size}, "
-            f"tournament_size={self.tournament_size}, seed={self.seed})"
+            f"tournament_size={self.tournament_size}, "
+            + ("" if self.unbinned_floats else "unbinned_floats=False, ")
+            + f"seed={self.seed})"
         )

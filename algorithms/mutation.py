@@ -16,6 +16,14 @@ and a uniformly random unchosen one is added, or the other way round.
 neighbourhood, White, Nolen and Savani, UAI 2021): each other valid token of each
 active decision, and each membership swap of an exact-``k`` group, with the
 decisions a change makes active drawn at random as in :func:`mutate`.
+
+With exact float values (:func:`mutate_with_floats`, what ``evolution`` uses by
+default), a float decision is a position like any other, but it moves by a
+Gaussian step on its scale (:func:`~symbolic_nas.space.floats.perturb_float`:
+a tenth of the range, multiplicative for ``scale="log"``, reflected at the ends)
+rather than to another bin, so children explore near their parent's value; other
+decisions' floats are kept, and floats a change makes active are drawn uniformly
+on their scale.
 """
 
 from __future__ import annotations
@@ -23,9 +31,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from symbolic_nas.space.codec import Codec
+from symbolic_nas.space.codec import FLOAT, Codec
+from symbolic_nas.space.floats import perturb_float, random_float, snap_floats
 
-__all__ = ["mutate", "neighbours"]
+__all__ = ["mutate", "mutate_with_floats", "neighbours"]
 
 
 def mutate(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[int]:
@@ -61,12 +70,57 @@ def mutate(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[int]
         >>> sum(x != y for x, y in zip(child, [0, 0]))
         1
     """
+    return _mutate(codec, tokens, rng, None)
+
+
+def mutate_with_floats(
+    codec: Codec, tokens: Sequence[int], floats: dict[int, float], rng: random.Random
+) -> tuple[list[int], dict[int, float]]:
+    """:func:`mutate` for a parent with exact float values (by decision index).
+
+    The position is drawn as :func:`mutate` draws it; a float decision there moves
+    by :func:`~symbolic_nas.space.floats.perturb_float` (its token follows its
+    nearest bin). Every other float keeps its value while it stays active, and a
+    float decision the change makes active gets a value drawn uniformly on its
+    scale. A float of the parent without an exact value (a bin) is perturbed from
+    its bin's value. Without float decisions the draws are :func:`mutate`'s.
+
+    Args:
+        codec: The space's codec.
+        tokens: A valid token sequence of ``codec``.
+        floats: The parent's exact float values (may be empty).
+        rng: The random generator to draw from.
+
+    Returns:
+        The child's tokens and exact float values.
+
+    Example:
+        >>> import random
+        >>> import symbolic_nas as sn
+        >>> codec = sn.encode({"lr": sn.floatv(1e-4, 1e-1, scale="log")})
+        >>> tokens, floats = mutate_with_floats(codec, [4], {0: 1e-3}, random.Random(0))
+        >>> floats[0] != 1e-3 and 1e-4 <= floats[0] <= 1e-1
+        True
+    """
+    exact = dict(floats)
+    return snap_floats(codec, _mutate(codec, tokens, rng, exact), exact)
+
+
+def _mutate(
+    codec: Codec, tokens: Sequence[int], rng: random.Random, floats: dict[int, float] | None
+) -> list[int]:
+    """The mutation; ``floats`` None: tokens only, else exact values, updated in place."""
     decisions, valid_at, exact = _positions(codec, tokens)
     mutable = [i for i, valid in enumerate(valid_at) if len(valid) > 1 or exact[i]]
     if not mutable:
         return list(tokens)
     position = mutable[rng.randrange(len(mutable))]
     new_tokens = list(tokens)
+    dec = codec.decisions[decisions[position]]
+    if floats is not None and dec.kind == FLOAT:
+        value = floats.get(dec.index, float(dec.values[tokens[position]]))
+        floats[dec.index] = perturb_float(dec, value, rng)
+        return new_tokens  # no subtree: the rest stays (the caller snaps the token)
     if exact[position]:
         # Exactly k members: move one membership to a uniformly random other member.
         partners = _partners(codec, decisions, tokens, position)
@@ -75,7 +129,7 @@ def mutate(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[int]
     else:
         others = [t for t in valid_at[position] if t != tokens[position]]
         new_tokens[position] = others[rng.randrange(len(others))]
-    return _rewalk(codec, decisions, new_tokens, position, rng)
+    return _rewalk(codec, decisions, new_tokens, position, rng, floats)
 
 
 def neighbours(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[list[int]]:
@@ -167,19 +221,32 @@ def _rewalk(
     new_tokens: list[int],
     position: int,
     rng: random.Random,
+    floats: dict[int, float] | None = None,
 ) -> list[int]:
     """``new_tokens`` up to ``position``, then the old token of each later decision
-    where still valid, else a uniformly random valid one."""
+    where still valid, else a uniformly random valid one. With ``floats`` (updated in
+    place), a float decision made active gets a value drawn uniformly on its scale
+    (its token is snapped to the nearest bin by the caller), and the values of
+    decisions no longer active are dropped."""
     old = dict(zip(decisions, new_tokens))
     walker = codec.walker()
     for token in new_tokens[: position + 1]:
         walker.push(token)
+    active = set(decisions[: position + 1])
     while not walker.done:
         valid = walker.valid_tokens()
-        kept = old.get(walker.decision)
-        if kept is None or kept not in valid:
+        d = walker.decision
+        active.add(d)
+        kept = old.get(d)
+        if floats is not None and kept is None and codec.decisions[d].kind == FLOAT:
+            floats[d] = random_float(codec.decisions[d], rng)
+            kept = valid[0]
+        elif kept is None or kept not in valid:
             kept = valid[rng.randrange(len(valid))]
         walker.push(kept)
+    if floats is not None:
+        for d in [d for d in floats if d not in active]:
+            del floats[d]
     return walker.tokens
 
 

@@ -24,7 +24,7 @@ from symbolic_nas.space.annotate import Annotated
 from symbolic_nas.space.placeholders import Subset
 from symbolic_nas.space.symbolic import Call, TupleValue, _signature, provenance
 
-__all__ = ["Node", "SpaceTemplate", "compile_value"]
+__all__ = ["Node", "SpaceTemplate", "TokenStream", "compile_value"]
 
 
 class Node:
@@ -247,6 +247,9 @@ class BinaryElement(Element):
 
 
 class FloatElement(Element):
+    """A float decision: its token's bin value, or the exact value when the token
+    stream carries one (:class:`TokenStream`)."""
+
     __slots__ = ("bins", "decision")
 
     def __init__(self, decision: int, bins: Sequence[float]):
@@ -254,10 +257,35 @@ class FloatElement(Element):
         self.bins = [float(b) for b in bins]
 
     def build(self, tokens: Iterator[int]) -> Any:
-        return self.bins[next(tokens)]
+        value = self.bins[next(tokens)]
+        if isinstance(tokens, TokenStream):
+            return tokens.floats.get(self.decision, value)
+        return value
 
-    def compact(self, tokens: Iterator[int]) -> Any:
-        return self.bins[next(tokens)]
+    compact = build
+
+
+class TokenStream:
+    """Tokens to build from, plus the exact values of some float decisions (by
+    decision index), which :class:`FloatElement` takes instead of its bin values.
+
+    Example:
+        >>> stream = TokenStream([2], {0: 0.25})
+        >>> FloatElement(0, [0.0, 0.5, 1.0]).build(stream)
+        0.25
+    """
+
+    __slots__ = ("_tokens", "floats")
+
+    def __init__(self, tokens: Sequence[int], floats: dict[int, float]):
+        self._tokens = iter(int(t) for t in tokens)
+        self.floats = floats
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> int:
+        return next(self._tokens)
 
 
 def _choice_compact(candidates: list[SpaceTemplate], tokens: Iterator[int]) -> Any:

@@ -30,7 +30,10 @@ from symbolic_nas.space.decisions import (
     Decision,
     MaskRule,
     Step,
+    float_label,
 )
+from symbolic_nas.space.builder import TokenStream
+from symbolic_nas.space.floats import check_floats, random_float, snap_floats
 from symbolic_nas.space.walker import Walker, numbers_to_tokens
 from symbolic_nas.validation import InvalidParameterError
 
@@ -140,6 +143,7 @@ class Codec:
         ):
             array.flags.writeable = False
         self._float_values = [list(d.values) if d.kind == FLOAT else None for d in self.decisions]
+        self.has_floats = any(d.kind == FLOAT for d in self.decisions)
 
     @classmethod
     def from_spec(cls, spec: pg.geno.Space) -> Codec:
@@ -367,10 +371,52 @@ class Codec:
             picks = [rng.randrange(dec.vocab_size) for _ in range(dec.group_size)]
         return sorted(picks) if dec.sorted else picks
 
+    def random_sample(
+        self, rng: _random.Random | int | None = None
+    ) -> tuple[list[int], dict[int, float]]:
+        """:meth:`random_tokens`, plus an exact value for every active float decision,
+        drawn uniformly on its scale (log-uniform for ``scale="log"``); each float's
+        token is the bin nearest its value (see :mod:`symbolic_nas.space.floats`).
+
+        Without float decisions this is ``(random_tokens(rng), {})``, drawing the same.
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> codec = sn.encode({"p": sn.floatv(0.0, 1.0), "k": sn.oneof([3, 5])})
+            >>> tokens, floats = codec.random_sample(0)
+            >>> sorted(floats), codec.decode(tokens, floats)["p"] == floats[0]
+            ([0], True)
+        """
+        if not isinstance(rng, _random.Random):
+            rng = _random.Random(rng)
+        tokens = self.random_tokens(rng)
+        if not self.has_floats:
+            return tokens, {}
+        floats = {
+            d: random_float(self.decisions[d], rng)
+            for d in self.trace(tokens)
+            if self.decisions[d].kind == FLOAT
+        }
+        return snap_floats(self, tokens, floats)
+
     # ------------------------------------------------------------------ values
 
-    def decode(self, tokens: Sequence[int]) -> dict[str, Any]:
+    def _stream(self, tokens: Sequence[int], floats: Any) -> Any:
+        """Validates ``tokens`` (and ``floats``) and returns what the template builds from."""
+        trace = self.trace(tokens)
+        if floats:
+            return TokenStream(tokens, check_floats(self, trace, tokens, floats))
+        return iter(int(t) for t in tokens)
+
+    def decode(
+        self, tokens: Sequence[int], floats: dict[int, float] | None = None
+    ) -> dict[str, Any]:
         """The value of every active decision, by decision name.
+
+        Args:
+            tokens: The tokens.
+            floats: Exact values of float decisions by decision index (see
+                :mod:`symbolic_nas.space.floats`); the others take their bin's value.
 
         Example:
             >>> import symbolic_nas as sn
@@ -378,43 +424,74 @@ class Codec:
             {'k': 5}
         """
         decisions = self.decisions
+        trace = self.trace(tokens)
+        exact = check_floats(self, trace, tokens, floats) if floats else {}
         return {
-            decisions[d].name: decisions[d].values[t] for d, t in zip(self.trace(tokens), tokens)
+            decisions[d].name: exact[d] if d in exact else decisions[d].values[t]
+            for d, t in zip(trace, tokens)
         }
 
-    def labels(self, tokens: Sequence[int]) -> dict[str, str]:
-        """The label of every active decision's token, by decision name."""
+    def labels(
+        self, tokens: Sequence[int], floats: dict[int, float] | None = None
+    ) -> dict[str, str]:
+        """The label of every active decision's token, by decision name (an exact float
+        value in ``floats`` is shown as itself, to six significant digits)."""
         decisions = self.decisions
+        trace = self.trace(tokens)
+        exact = check_floats(self, trace, tokens, floats) if floats else {}
         return {
-            decisions[d].name: decisions[d].labels[t] for d, t in zip(self.trace(tokens), tokens)
+            decisions[d].name: float_label(exact[d]) if d in exact else decisions[d].labels[t]
+            for d, t in zip(trace, tokens)
         }
 
-    def materialize(self, tokens: Sequence[int]) -> Any:
+    def materialize(self, tokens: Sequence[int], floats: dict[int, float] | None = None) -> Any:
         """Builds the concrete object (a fresh ``nn.Module`` for module spaces).
+
+        Args:
+            tokens: The tokens.
+            floats: Exact values of float decisions by decision index (a proposal's
+                or a trial's ``floats``); the others take their bin's value.
 
         Example:
             >>> import symbolic_nas as sn
             >>> sn.encode({"k": sn.oneof([3, 5])}).materialize([0])
             {'k': 3}
+            >>> sn.encode({"p": sn.floatv(0.0, 1.0)}).materialize([3], {0: 0.3})
+            {'p': 0.3}
         """
-        self.trace(tokens)
-        return self._template.build(iter(int(t) for t in tokens))
+        return self._template.build(self._stream(tokens, floats))
 
     # ------------------------------------------------------------------ DNA
 
-    def from_tokens(self, tokens: Sequence[int]) -> pg.DNA:
-        """The ``pg.DNA`` (bound to this space's spec) for a token sequence.
+    def from_tokens(self, tokens: Sequence[int], floats: dict[int, float] | None = None) -> pg.DNA:
+        """The ``pg.DNA`` (bound to this space's spec) for a token sequence (with the
+        exact values of float decisions in ``floats``, the bins' values elsewhere).
 
         This builds PyGlove objects (milliseconds): keep it off hot paths.
         """
-        self.trace(tokens)
-        dna = pg.DNA(self._template.compact(iter(int(t) for t in tokens)))
+        dna = pg.DNA(self._template.compact(self._stream(tokens, floats)))
         return dna.use_spec(self.spec)
 
     def to_tokens(self, dna: pg.DNA) -> list[int]:
         """The token sequence of a ``pg.DNA`` of this space.
 
-        Floats are mapped to their nearest bin (on the float's scale).
+        Floats are mapped to their nearest bin (on the float's scale); their exact
+        values are :meth:`to_tokens_and_floats`'.
+
+        Raises:
+            ValueError: ``dna`` belongs to another space.
+        """
+        return self.to_tokens_and_floats(dna)[0]
+
+    def to_tokens_and_floats(self, dna: pg.DNA) -> tuple[list[int], dict[int, float]]:
+        """The tokens of a ``pg.DNA`` of this space and the exact values of its floats
+        that are not their bin's value (by decision index).
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> codec = sn.encode({"p": sn.floatv(0.0, 1.0, hints={"bins": 3})})
+            >>> codec.to_tokens_and_floats(codec.from_tokens([2], {0: 0.9}))
+            ([2], {0: 0.9})
 
         Raises:
             ValueError: ``dna`` belongs to another space.
@@ -426,14 +503,15 @@ class Codec:
                 "`dna` must belong to this space, but it is bound to another space's spec"
             )
         numbers = dna.to_numbers()
+        floats: dict[int, float] = {}
         try:
-            tokens = numbers_to_tokens(self, numbers)
+            tokens = numbers_to_tokens(self, numbers, floats)
             self.trace(tokens)
         except (ValueError, IndexError, TypeError) as e:
             raise ValueError(
                 f"`dna` must belong to this space, but {dna} does not fit it: {e}"
             ) from None
-        return tokens
+        return tokens, floats
 
     def _owns(self, spec: Any) -> bool:
         """Whether a DNA bound to ``spec`` belongs to this space (a one-element space's

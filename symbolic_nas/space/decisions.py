@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import re
 from collections.abc import Hashable, Sequence
 from typing import Any
@@ -250,3 +251,46 @@ def float_bins(low: float, high: float, scale: str | None, bins: int) -> np.ndar
     if bins > 1:
         values[-1] = high
     return values
+
+
+def float_label(value: float) -> str:
+    """The label of a float decision's value (its bins' labels and exact values alike).
+
+    Example:
+        >>> float_label(0.0031622776601683794), float_label(0.1)
+        ('0.00316228', '0.1')
+    """
+    return f"{value:.6g}"
+
+
+def float_to_unit(dec: Decision, value: float) -> float:
+    """Where ``value`` lies in a float decision's range, on its scale: 0 at ``low``,
+    1 at ``high``, linear in ``log(x)`` for ``scale="log"`` and in
+    ``log(low + high - x)`` for ``"rlog"``; :func:`float_from_unit` is its inverse.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> dec = sn.encode({"lr": sn.floatv(1e-4, 1e-2, scale="log")}).decisions[0]
+        >>> round(float_to_unit(dec, 1e-3), 6), round(float_from_unit(dec, 0.5), 9)
+        (0.5, 0.001)
+    """
+    low, high = float(dec.low), float(dec.high)  # type: ignore[arg-type]
+    if dec.scale == "log":
+        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+    if dec.scale == "rlog":
+        mirrored = math.log(max(low + high - value, 1e-300))
+        return (math.log(high) - mirrored) / (math.log(high) - math.log(low))
+    return (value - low) / (high - low)
+
+
+def float_from_unit(dec: Decision, unit: float) -> float:
+    """The value of a float decision at ``unit`` in ``[0, 1]`` of its range, on its
+    scale (the inverse of :func:`float_to_unit`), kept within ``[low, high]``."""
+    low, high = float(dec.low), float(dec.high)  # type: ignore[arg-type]
+    if dec.scale == "log":
+        value = math.exp(math.log(low) + unit * (math.log(high) - math.log(low)))
+    elif dec.scale == "rlog":
+        value = low + high - math.exp(math.log(high) - unit * (math.log(high) - math.log(low)))
+    else:
+        value = low + unit * (high - low)
+    return min(max(value, low), high)

@@ -22,7 +22,9 @@ class LazyDNA:
     """Mixin: ``.dna``, the ``pg.DNA`` of ``self.tokens`` under ``self.codec``.
 
     The class using it provides ``id``, ``tokens`` and ``codec`` (a dataclass's
-    fields); the DNA is cached in ``_dna`` (None until first built).
+    fields), and optionally ``floats`` (exact float values, see
+    :mod:`symbolic_nas.space.floats`); the DNA is cached in ``_dna`` (None until
+    first built).
 
     Example:
         >>> import dataclasses
@@ -54,5 +56,5 @@ class LazyDNA:
                 raise ValueError(
                     f"{type(self).__name__.lower()} {self.id} has no codec to build its DNA with"
                 )
-            self._dna = self.codec.from_tokens(self.tokens)
+            self._dna = self.codec.from_tokens(self.tokens, getattr(self, "floats", None))
         return self._dna

@@ -39,18 +39,23 @@ _T = TypeVar("_T")
 # Annotated first: its base class comes from untyped PyGlove, so mypy would let it
 # match any earlier parameter type.
 @overload
-def materialize(space: Annotated, dna: Any) -> nn.Module: ...
+def materialize(
+    space: Annotated, dna: Any, floats: dict[int, float] | None = None
+) -> nn.Module: ...
 @overload
-def materialize(space: Codec, dna: Any) -> Any: ...
+def materialize(space: Codec, dna: Any, floats: dict[int, float] | None = None) -> Any: ...
 @overload
-def materialize(space: _T, dna: Any) -> _T: ...
-def materialize(space: Any, dna: Any) -> Any:
+def materialize(space: _T, dna: Any, floats: dict[int, float] | None = None) -> _T: ...
+def materialize(space: Any, dna: Any, floats: dict[int, float] | None = None) -> Any:
     """The concrete object (a fresh module, for module spaces) chosen by ``dna``.
 
     Args:
         space: A search space, or its :class:`~symbolic_nas.space.codec.Codec` (faster:
             the space is compiled once).
         dna: A ``pg.DNA`` of the space, or its tokens (list, tuple or numpy array).
+        floats: With tokens, the exact values of float decisions by decision index
+            (a trial's ``floats``; a DNA holds its own): ``sn.materialize(space,
+            trial.tokens, trial.floats)`` rebuilds what the trial evaluated.
 
     Returns:
         A new object at every call: modules get fresh parameters and share no
@@ -66,4 +71,6 @@ def materialize(space: Any, dna: Any) -> Any:
         3
     """
     codec = space if isinstance(space, Codec) else encode(space)
-    return codec.materialize(as_tokens(codec, dna))
+    if isinstance(dna, pg.DNA):  # a DNA may hold exact (unbinned) float values
+        return codec.materialize(*codec.to_tokens_and_floats(dna))
+    return codec.materialize(as_tokens(codec, dna), floats)

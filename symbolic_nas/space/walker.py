@@ -80,9 +80,13 @@ class Walker:
         self.decision = codec._nxt[dec.index][token]
 
 
-def numbers_to_tokens(codec: Codec, numbers: list[Any]) -> list[int]:
+def numbers_to_tokens(
+    codec: Codec, numbers: list[Any], floats: dict[int, float] | None = None
+) -> list[int]:
     """The tokens of a ``pg.DNA``'s numbers (``dna.to_numbers()``) in ``codec``'s space;
-    floats go to their nearest bin (on the float's scale).
+    floats go to their nearest bin (on the float's scale), and when ``floats`` is
+    given, the values that are not their bin's value are put there (by decision
+    index).
 
     Raises:
         ValueError: If the numbers do not fit the space (as may ``IndexError`` or
@@ -95,7 +99,10 @@ def numbers_to_tokens(codec: Codec, numbers: list[Any]) -> list[int]:
     while d != end:
         dec = codec.decisions[d]
         if dec.kind == FLOAT:
-            token = nearest_bin(dec, float(numbers[i]))
+            value = float(numbers[i])
+            token = nearest_bin(dec, value)
+            if floats is not None and value != dec.values[token]:
+                floats[d] = value
             i += 1
         elif dec.required is not None:
             if dec.group_index == 0:
