@@ -16,9 +16,10 @@ How decisions become Optuna parameters (named by :attr:`Decision.name
   ``[0, 1, ..., vocab_size - 1]`` (tokens, not labels, so a saved study stays
   loadable when labels change);
 * a float decision: ``FloatDistribution(low, high, log=scale == "log")``:
-  the sampler models the value as continuous, and the proposal's token is the
-  bin nearest to it (on the float's scale); ``meta["params"]`` keeps the raw
-  value;
+  the sampler models the value as continuous, the trial uses that exact value
+  (the proposal's ``floats``, see :mod:`symbolic_nas.space.floats`) and the
+  proposal's token is the bin nearest to it (on the float's scale);
+  ``meta["params"]`` keeps the raw values too;
 * ``manyof``/``permutate`` picks and anchor-form members (whose valid tokens
   depend on the earlier picks of their group): one categorical per position
   over the *whole* vocabulary (Optuna refuses a categorical whose choices
@@ -47,7 +48,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from symbolic_nas.algorithms.base import Algorithm, Proposal, register
+from symbolic_nas.algorithms.base import Algorithm, Proposal, Proposed, register
 from symbolic_nas.space.codec import FLOAT
 from symbolic_nas.space.walker import nearest_bin
 from symbolic_nas.validation import InstanceOf, Options, validate_params
@@ -162,9 +163,10 @@ class OptunaSearch(Algorithm):
         self._study = self._new_study()
         self._names = {d.name: d for d in self.codec.decisions}
 
-    def _propose(self) -> tuple[list[int], dict[str, Any] | None]:
+    def _propose(self) -> Proposed:
         trial = self.study.ask()
         walker = self.codec.walker()
+        floats: dict[int, float] = {}
         while not walker.done:
             dec = walker.current
             valid = walker.valid_tokens()
@@ -174,11 +176,12 @@ class OptunaSearch(Algorithm):
             if dec.kind == FLOAT:
                 assert dec.low is not None and dec.high is not None
                 value = trial.suggest_float(dec.name, dec.low, dec.high, log=dec.scale == "log")
+                floats[dec.index] = value
                 walker.push(nearest_bin(dec, value))
             else:
                 token = trial.suggest_categorical(dec.name, list(range(dec.vocab_size)))
                 walker.push(token if token in valid else _nearest(valid, token))
-        return walker.tokens, {"trial": trial.number, "params": dict(trial.params)}
+        return walker.tokens, {"trial": trial.number, "params": dict(trial.params)}, floats
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
         self._tell(proposal, values=reward)

@@ -105,8 +105,9 @@ class DNAGeneratorAdapter(pg.DNAGenerator):
         proposal = (
             self.algorithm.outstanding_proposal(proposal_id) if proposal_id is not None else None
         )
-        tokens = proposal.tokens if proposal is not None else codec.to_tokens(dna)
-        return codec.materialize(tokens)
+        if proposal is not None:
+            return codec.materialize(proposal.tokens, proposal.floats)
+        return codec.materialize(*codec.to_tokens_and_floats(dna))
 
     def sample(self, num_examples: int | None = None, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
         """``pg.sample(self.space, self, ...)``, yielding materialised objects.

@@ -65,7 +65,7 @@ def format_best(result: Any) -> str:
         return "best: none (no trial completed)"
     lines = [f"best: trial {best.id}, reward {cell(best.reward)}"]
     codec = best.codec or result.codec
-    labels = codec.labels(best.tokens) if codec is not None else {}
+    labels = codec.labels(best.tokens, best.floats) if codec is not None else {}
     lines += [f"  {name} = {label}" for name, label in labels.items()]
     metrics = {k: v for k, v in best.metrics.items() if k != "reward"}
     if metrics:

@@ -14,7 +14,8 @@
   ``log10(<name>)``, see :func:`log10_hparam`; and the metric tags);
 - one run per trial, ``trials/<id>`` (ids zero-padded to five digits): the HParams
   session (the label of every decision, :data:`INACTIVE` for decisions the trial
-  does not use, floats as numbers, left unset when inactive; status success or
+  does not use, floats as numbers (a trial's exact value where it has one, see
+  :mod:`symbolic_nas.space.floats`), left unset when inactive; status success or
   failure), the scalars ``trial/reward`` and
   ``trial/<metric>`` for every numeric metric (at step = trial id, so the scalars
   dashboard plots them against the trial id), and the text ``trial/architecture``
@@ -40,7 +41,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -56,7 +57,7 @@ from symbolic_nas.review.events import (
     write_event_file,
 )
 from symbolic_nas.space.codec import Codec
-from symbolic_nas.space.decisions import FLOAT
+from symbolic_nas.space.decisions import FLOAT, float_label
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validate_params
@@ -162,15 +163,22 @@ class _SpaceTables:
                 choices[d] = t
         return [choices[d] for d in self.strings]
 
-    def numbers(self, trace: list[int] | str, tokens: Sequence[int]) -> dict[str, float]:
-        """The value of each active float decision (and its log10 for log-scaled ones)."""
+    def numbers(
+        self,
+        trace: list[int] | str,
+        tokens: Sequence[int],
+        exact: Mapping[int, float] | None = None,
+    ) -> dict[str, float]:
+        """The value of each active float decision (its ``exact`` value where there is
+        one, else its bin's), and its log10 for log-scaled ones."""
         if isinstance(trace, str) or not self.floats:
             return {}
         chosen = dict(zip(trace, tokens))
+        exact = exact or {}
         out: dict[str, float] = {}
         for d in self.floats:
             if d.index in chosen:
-                value = float(d.values[chosen[d.index]])
+                value = float(exact.get(d.index, d.values[chosen[d.index]]))
                 out[d.name] = value
                 if d.scale == "log":
                     out[log10_hparam(d.name)] = math.log10(value)
@@ -187,8 +195,13 @@ class _SpaceTables:
             lines += [f"invalid tokens: {_cell(trace)}", ""]
             trace = []
         lines += ["| decision | choice |", "|---|---|"]
-        rows = self.rows
-        lines += [rows[d][t] for d, t in zip(trace, trial.tokens)]
+        rows, decisions, exact = self.rows, self.codec.decisions, trial.floats
+        lines += [
+            f"| {_cell(decisions[d].name)} | {float_label(exact[d])} |"
+            if d in exact
+            else rows[d][t]
+            for d, t in zip(trace, trial.tokens)
+        ]
         lines += ["", f"tokens: `{list(trial.tokens)}`"]
         metrics = {k: v for k, v in trial.metrics.items() if k != "reward"}
         if metrics:
@@ -419,7 +432,7 @@ class TensorBoardCallback(Callback):
         scalars = {TRIAL_PREFIX + name: value for name, value in scalars.items()}
         status = SUCCESS if trial.status == TrialStatus.COMPLETED else FAILURE
         choices = tables.choices(trace, trial.tokens)
-        numbers = tables.numbers(trace, trial.tokens)
+        numbers = tables.numbers(trace, trial.tokens, trial.floats)
         values = [
             tables.encoder.value(
                 choices, group_name=run_name, start_time_secs=started, numbers=numbers

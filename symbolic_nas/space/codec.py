@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyglove as pg
 
+from symbolic_nas.space.builder import TokenStream
 from symbolic_nas.space.compiler import SPEC_ONLY, Compiler, link_space, to_space
 from symbolic_nas.space.decisions import (
     CATEGORICAL,
@@ -32,7 +33,6 @@ from symbolic_nas.space.decisions import (
     Step,
     float_label,
 )
-from symbolic_nas.space.builder import TokenStream
 from symbolic_nas.space.floats import check_floats, random_float, snap_floats
 from symbolic_nas.space.walker import Walker, numbers_to_tokens
 from symbolic_nas.validation import InvalidParameterError

@@ -20,6 +20,7 @@ from symbolic_nas.storage.records import EventKind, event_of
 __all__ = ["check_records", "record_problem"]
 
 _ENDED = ("completed", "failed")
+_FLOATS_RULE = "a dict of decision indices (strings) to numbers"
 
 
 def _id(value: Any) -> bool:
@@ -36,6 +37,14 @@ def _number(value: Any) -> bool:
 
 def _dict(value: Any) -> bool:
     return isinstance(value, Mapping)
+
+
+def _floats(value: Any) -> bool:
+    """Exact float values as journaled: ``{"<decision index>": number}``."""
+    return isinstance(value, Mapping) and all(
+        isinstance(k, str) and k.isdigit() and _number(v) and v is not None
+        for k, v in value.items()
+    )
 
 
 def _field_problem(
@@ -68,6 +77,8 @@ def record_problem(record: Mapping[str, Any]) -> str | None:
         checks.append((record, "trial", _id, "an int >= 0", ""))
     if event is EventKind.PROPOSE:
         checks.append((record, "tokens", _tokens, "a list of ints >= 0", ""))
+        if "floats" in record:
+            checks.append((record, "floats", _floats, _FLOATS_RULE, ""))
     if event is EventKind.END:
         checks.append((record, "trial", _dict, "a trial record (a dict)", ""))
         if "feedback" in record:
@@ -88,6 +99,8 @@ def record_problem(record: Mapping[str, Any]) -> str | None:
                 return problem
         if "reward" in trial and not _number(trial["reward"]):
             return _field_problem(trial, "reward", _number, "a number or None", "trial.")
+        if "floats" in trial and not _floats(trial["floats"]):
+            return _field_problem(trial, "floats", _floats, _FLOATS_RULE, "trial.")
     return None
 
 

@@ -12,7 +12,8 @@ record it appends.
   ``num_trials``, ``time``, ``pid``, and ``settings``: see
   :func:`~symbolic_nas.storage.resume.settings`).
 * ``propose`` (:func:`propose_record`): the algorithm proposed trial ``trial``
-  with ``tokens`` (plus its ``version`` and ``meta``). Written right after
+  with ``tokens`` (plus its ``version`` and ``meta``, and ``floats``, the exact
+  float values by decision index, when it has some). Written right after
   ``algorithm.propose()``; ``replaces`` marks a re-journaled proposal.
 * ``start`` (:func:`start_record`): attempt ``attempt`` of trial ``trial`` was
   handed to ``worker``; a re-run says why in ``cause``: ``"worker_died"`` (after a
@@ -21,10 +22,10 @@ record it appends.
 * ``lost`` (:func:`lost_record`): the worker running trial ``trial`` died; the
   trial is run again.
 * ``end`` (:func:`end_record`): trial ``trial`` (a full
-  :meth:`~symbolic_nas.storage.trial.Trial.to_record`) finished, and ``feedback``
-  (a float or None) is what the algorithm is told; ``labels`` (when the trial
-  knows its codec) maps each active decision's name to its choice's label. Written right before
-  ``algorithm.feedback()``.
+  :meth:`~symbolic_nas.storage.trial.Trial.to_record`, with its ``floats``)
+  finished, and ``feedback`` (a float or None) is what the algorithm is told;
+  ``labels`` (when the trial knows its codec) maps each active decision's name to
+  its choice's label. Written right before ``algorithm.feedback()``.
 * ``stop`` (:func:`stop_record`): a session ended (``reason``).
 
 Every record but ``end`` also has its wall-clock ``time``. A record of a kind this
@@ -45,6 +46,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from symbolic_nas.space.codec import Codec
+from symbolic_nas.space.floats import floats_to_json
 from symbolic_nas.storage.rundir import ResumeError
 from symbolic_nas.storage.trial import StrEnum, Trial
 
@@ -149,6 +151,8 @@ def propose_record(proposal: Proposal, *, replaces: bool = False) -> dict[str, A
         "meta": dict(proposal.meta),
         "time": time.time(),
     }
+    if proposal.floats:
+        record["floats"] = floats_to_json(proposal.floats)
     if replaces:
         record["replaces"] = True
     return record
@@ -217,7 +221,7 @@ def end_record(trial: Trial, feedback: float | None) -> dict[str, Any]:
     record = {"event": EventKind.END.value, "trial": trial.to_record(), "feedback": feedback}
     if trial.codec is not None:
         with contextlib.suppress(ValueError):  # invalid tokens: the trial's error says so
-            record["labels"] = trial.codec.labels(trial.tokens)
+            record["labels"] = trial.codec.labels(trial.tokens, trial.floats)
     return record
 
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from symbolic_nas.space.floats import floats_from_json
 from symbolic_nas.storage.records import EventKind, event_of
 from symbolic_nas.storage.rundir import _ADDRESS, NO_CHECKPOINT_ADVICE, ResumeError
 
@@ -119,9 +120,10 @@ def replay(
         elif event is EventKind.PROPOSE:
             trial_id = int(record["trial"])
             tokens = [int(t) for t in record["tokens"]]
+            floats = floats_from_json(record.get("floats"))
             if record.get("replaces"):
                 own = algorithm.outstanding_proposal(trial_id)
-                if own is None or own.tokens != tokens:
+                if own is None or own.tokens != tokens or own.floats != floats:
                     raise diverged(
                         f"replaying the journal re-proposed trial {trial_id} differently from "
                         "the journal; the algorithm is not deterministic given its state_dict"
@@ -134,11 +136,12 @@ def replay(
                     f"replaying the journal gave proposal id {proposal.id} where the journal "
                     f"has trial {trial_id}; the checkpoint does not match the journal"
                 )
-            if proposal.tokens != tokens:
+            if proposal.tokens != tokens or proposal.floats != floats:
                 if trial_id in ended_later:
                     raise diverged(
                         f"replaying the journal after the checkpoint re-proposed finished trial "
-                        f"{trial_id} as {proposal.tokens}, but the journal has {tokens}: "
+                        f"{trial_id} as {_shown(proposal.tokens, proposal.floats)}, but the "
+                        f"journal has {_shown(tokens, floats)}: "
                         f"{type(algorithm).__name__} is not deterministic given its state_dict "
                         "(set checkpoint_interval=0 to checkpoint after every event)"
                     )
@@ -191,6 +194,16 @@ def settings(algorithm: Algorithm, num_trials: int | None = None) -> dict[str, A
 
 
 _UNKNOWN = object()
+
+
+def _shown(tokens: list[int], floats: dict[int, float]) -> str:
+    """Tokens, and exact float values when there are some, for an error message.
+
+    Example:
+        >>> _shown([1, 0], {}), _shown([2], {0: 0.25})
+        ('[1, 0]', '[2] with floats {0: 0.25}')
+    """
+    return f"{tokens} with floats {floats}" if floats else str(tokens)
 
 
 def _journaled_budget(records: list[dict[str, Any]]) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.space.dna import LazyDNA
+from symbolic_nas.space.floats import floats_from_json, floats_to_json
 from symbolic_nas.validation import InvalidParameterError
 
 __all__ = ["SearchResult", "StrEnum", "Trial", "TrialStatus"]
@@ -113,6 +114,9 @@ class Trial(LazyDNA):
             journaled (None: not known; :meth:`choice_labels` then asks the codec).
         run_dir: The run directory the trial belongs to (where its kept weights
             are, see :meth:`load_model`), or None.
+        floats: The exact values of float decisions the trial used, by decision
+            index (from ``random``, ``evolution``, ``optuna``; see
+            :mod:`symbolic_nas.space.floats`); empty: the bins' values.
     """
 
     id: int
@@ -129,6 +133,7 @@ class Trial(LazyDNA):
     traceback: str | None = dataclasses.field(default=None, repr=False)
     labels: dict[str, str] | None = dataclasses.field(default=None, repr=False)
     run_dir: str | None = dataclasses.field(default=None, repr=False)
+    floats: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = TrialStatus.parse(self.status)
@@ -146,7 +151,7 @@ class Trial(LazyDNA):
         """
         if self.labels is None and self.codec is not None:
             try:
-                return self.codec.labels(self.tokens)
+                return self.codec.labels(self.tokens, self.floats)
             except ValueError:  # Tokens of another space: no labels.
                 return {}
         return dict(self.labels or {})
@@ -193,7 +198,7 @@ class Trial(LazyDNA):
                     f"`space` must be the space of run {os.fspath(folder)!r}, but got another "
                     "(its fingerprint differs)"
                 )
-        model = codec.materialize(self.tokens)
+        model = codec.materialize(self.tokens, self.floats)
         model.load_state_dict(load_state_dict(file))
         return model
 
@@ -204,8 +209,8 @@ class Trial(LazyDNA):
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-able record (the codec and the labels are not included: the journal's
-        ``end`` record holds the labels beside it)."""
-        return {
+        ``end`` record holds the labels beside it; ``floats`` only when there are some)."""
+        record = {
             "id": self.id,
             "tokens": list(self.tokens),
             "status": TrialStatus(self.status).value,
@@ -218,6 +223,9 @@ class Trial(LazyDNA):
             "worker": self.worker,
             "traceback": self.traceback,
         }
+        if self.floats:
+            record["floats"] = floats_to_json(self.floats)
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any], codec: Codec | None = None) -> Trial:
@@ -235,6 +243,7 @@ class Trial(LazyDNA):
             worker=record.get("worker"),
             codec=codec,
             traceback=record.get("traceback"),
+            floats=floats_from_json(record.get("floats")),
         )
 
 
@@ -292,6 +301,9 @@ class SearchResult:
         ``attempts``, ``started`` (seconds since the epoch), ``duration``
         (seconds), ``worker`` and ``tokens``. A decision or metric whose name is
         already taken by an earlier key gets the prefix ``decision:`` or ``metric:``.
+        A float decision with an exact value (``trial.floats``) holds the number
+        when the trial knows its codec (``sn.search``'s result, ``sn.load_run`` with
+        the space), else its label (six significant digits).
 
         Example:
             >>> import symbolic_nas as sn
@@ -339,8 +351,11 @@ def _flat_record(trial: Trial) -> dict[str, Any]:
         key = name if name not in record and name not in _TIMES else f"{prefix}:{name}"
         record[key] = value
 
+    exact = {}
+    if trial.floats and trial.codec is not None:
+        exact = {trial.codec.decisions[d].name: v for d, v in trial.floats.items()}
     for name, label in trial.choice_labels().items():
-        put(name, label, "decision")
+        put(name, exact.get(name, label), "decision")
     for name, value in trial.metrics.items():
         if name != "reward":
             put(name, value, "metric")

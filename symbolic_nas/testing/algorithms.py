@@ -155,8 +155,9 @@ def _drive(
     return made
 
 
-def _tokens(proposals: Iterable[Proposal]) -> list[list[int]]:
-    return [list(p.tokens) for p in proposals]
+def _tokens(proposals: Iterable[Proposal]) -> list[Any]:
+    """The tokens of each proposal, followed by its exact float values when it has some."""
+    return [[*p.tokens, p.floats] if p.floats else list(p.tokens) for p in proposals]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -390,7 +391,7 @@ def check_state_dict(
         clone.load_state_dict(loaded)
         pairs = list(zip(algo.outstanding, clone.outstanding))
         if len(clone.outstanding) != 3 or any(
-            (a.id, a.tokens) != (b.id, b.tokens) for a, b in pairs
+            (a.id, a.tokens, a.floats) != (b.id, b.tokens, b.floats) for a, b in pairs
         ):
             raise AssertionError(
                 f"{_name(algo)}: the clone must list the same outstanding proposals ({where})"

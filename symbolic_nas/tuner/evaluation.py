@@ -51,6 +51,9 @@ class Task:
         attempt: 1 for the first attempt, 2 after a lost worker, ...
         keep_weights: Send the trained model's state dict back with the outcome
             when the reward is at least this (``-inf``: always; None: never).
+        floats: The exact values of float decisions (see
+            :mod:`symbolic_nas.space.floats`); an evaluator of ``input="tokens"``
+            sees the tokens alone (the nearest bins).
     """
 
     trial_id: int
@@ -58,6 +61,7 @@ class Task:
     seed: int | None = None
     attempt: int = 1
     keep_weights: float | None = None
+    floats: dict[int, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -243,7 +247,7 @@ class Evaluation:
         alarm, interrupt = _Alarm(timeout), _UserInterrupt()
         try:
             with interrupt, alarm, _seeded(task.seed):
-                argument = self._argument(task.tokens)
+                argument = self._argument(task.tokens, task.floats)
                 value = self.evaluate(argument)
                 outcome.reward, outcome.metrics = normalize_result(value)
                 outcome.status = TrialStatus.COMPLETED
@@ -272,13 +276,13 @@ class Evaluation:
         outcome.duration = time.perf_counter() - start
         return outcome
 
-    def _argument(self, tokens: list[int]) -> Any:
+    def _argument(self, tokens: list[int], floats: dict[int, float]) -> Any:
         if self.input == "tokens":
             self.codec.validate(tokens)
             return list(tokens)
         if self.input == "dna":
-            return self.codec.from_tokens(tokens)
-        return self.codec.materialize(tokens)
+            return self.codec.from_tokens(tokens, floats)
+        return self.codec.materialize(tokens, floats)
 
 
 def describe_error(error: BaseException) -> str:

@@ -327,7 +327,9 @@ class _Search:
         self.run_storage.append(propose_record(proposal))
         self.consistent = True
         self._checkpoint()
-        return Trial(proposal.id, list(proposal.tokens), codec=self.codec)
+        return Trial(
+            proposal.id, list(proposal.tokens), codec=self.codec, floats=dict(proposal.floats)
+        )
 
     def _start(self, trial: Trial, executor: Executor, callbacks: CallbackList) -> None:
         attempt = self.attempts.get(trial.id, 0) + 1
@@ -338,6 +340,7 @@ class _Search:
             trial_seed(self.options.seed, trial.id),
             attempt,
             keep_weights=self._weights_threshold(),
+            floats=dict(trial.floats),
         )
         worker = executor.submit(task)
         trial.status, trial.attempts, trial.worker = TrialStatus.RUNNING, attempt, worker

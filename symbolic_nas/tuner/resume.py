@@ -157,7 +157,9 @@ def restore(
             )
         if trial_id not in history.proposals:
             run.append(propose_record(pending))
-        queue.append(Trial(pending.id, list(pending.tokens), codec=codec))
+        queue.append(
+            Trial(pending.id, list(pending.tokens), codec=codec, floats=dict(pending.floats))
+        )
     return Restored(
         sessions=history.sessions,
         finished=list(history.finished.values()),  # In finishing order.
