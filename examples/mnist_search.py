@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         f"TensorBoard: symbolic-nas tensorboard {args.run_dir}"
     )
     print(f"best: trial {best.id}, tokens {best.tokens}")
-    for name, label in result.codec.labels(best.tokens).items():
+    for name, label in best.choice_labels().items():
         print(f"  {name}: {label}")
     print(f"validation accuracy {best.metrics['accuracy']:.3f}")
     print(f"held-out test accuracy {best.metrics['test_accuracy']:.3f}")

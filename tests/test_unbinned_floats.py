@@ -241,3 +241,23 @@ def test_journals_without_floats_still_load_and_bad_floats_are_named() -> None:
     assert problem is not None and "`floats` must be a dict of decision indices" in problem
     end = {"event": "end", "trial": {**old, "floats": {"x": 1}}, "feedback": 0.5}
     assert "`trial.floats` must be" in (record_problem(end) or "")
+
+
+def test_checkpoints_of_binned_runs_load_with_unbinned_floats_off() -> None:
+    codec = sn.encode(_space())
+    old = algorithms.get("evolution", population_size=2, tournament_size=2, unbinned_floats=False)
+    old.setup(codec, budget=4)
+    for _ in range(3):
+        p = old.propose()
+        old.feedback(p, 0.5)
+    state = old.state_dict()
+    del state["algorithm"]["unbinned_floats"]  # as an earlier version saved it
+    assert all(len(member) == 3 for member in state["algorithm"]["population"])
+    new = algorithms.get("evolution", population_size=2, tournament_size=2)
+    new.setup(codec, budget=4)
+    with pytest.raises(ValueError, match=r"`unbinned_floats` must match the saved .*\(False\)"):
+        new.load_state_dict(state)
+    again = algorithms.get("evolution", population_size=2, tournament_size=2, unbinned_floats=False)
+    again.setup(codec, budget=4)
+    again.load_state_dict(state)
+    assert again.propose().tokens == old.propose().tokens

@@ -374,19 +374,9 @@ class Codec:
     def random_sample(
         self, rng: _random.Random | int | None = None
     ) -> tuple[list[int], dict[int, float]]:
-        """:meth:`random_tokens`, plus an exact value for every active float decision,
-        drawn uniformly on its scale (log-uniform for ``scale="log"``); each float's
-        token is the bin nearest its value (see :mod:`symbolic_nas.space.floats`).
-
-        Without float decisions this is ``(random_tokens(rng), {})``, drawing the same.
-
-        Example:
-            >>> import symbolic_nas as sn
-            >>> codec = sn.encode({"p": sn.floatv(0.0, 1.0), "k": sn.oneof([3, 5])})
-            >>> tokens, floats = codec.random_sample(0)
-            >>> sorted(floats), codec.decode(tokens, floats)["p"] == floats[0]
-            ([0], True)
-        """
+        """:meth:`random_tokens` and an exact value for each active float decision, drawn
+        uniformly on its scale, whose token is then its nearest bin (see
+        :mod:`symbolic_nas.space.floats`); ``(random_tokens(rng), {})`` without floats."""
         if not isinstance(rng, _random.Random):
             rng = _random.Random(rng)
         tokens = self.random_tokens(rng)
@@ -411,12 +401,8 @@ class Codec:
     def decode(
         self, tokens: Sequence[int], floats: dict[int, float] | None = None
     ) -> dict[str, Any]:
-        """The value of every active decision, by decision name.
-
-        Args:
-            tokens: The tokens.
-            floats: Exact values of float decisions by decision index (see
-                :mod:`symbolic_nas.space.floats`); the others take their bin's value.
+        """The value of every active decision, by decision name (a float's exact value
+        where ``floats`` has one, see :mod:`symbolic_nas.space.floats`).
 
         Example:
             >>> import symbolic_nas as sn
@@ -445,12 +431,8 @@ class Codec:
         }
 
     def materialize(self, tokens: Sequence[int], floats: dict[int, float] | None = None) -> Any:
-        """Builds the concrete object (a fresh ``nn.Module`` for module spaces).
-
-        Args:
-            tokens: The tokens.
-            floats: Exact values of float decisions by decision index (a proposal's
-                or a trial's ``floats``); the others take their bin's value.
+        """Builds the concrete object (a fresh ``nn.Module`` for module spaces), with the
+        exact values of float decisions in ``floats`` (a trial's), the bins' elsewhere.
 
         Example:
             >>> import symbolic_nas as sn
