@@ -23,6 +23,7 @@ from symbolic_nas.algorithms.mutation import mutate_with_floats
 from symbolic_nas.review.tensorboard import trial_run
 from symbolic_nas.space.floats import perturb_float, snap_floats
 from symbolic_nas.space.walker import nearest_bin
+from symbolic_nas.storage import ResumeError
 from symbolic_nas.storage.record_shapes import record_problem
 from symbolic_nas.storage.trial import Trial
 from symbolic_nas.training import Trainer
@@ -261,3 +262,22 @@ def test_checkpoints_of_binned_runs_load_with_unbinned_floats_off() -> None:
     again.setup(codec, budget=4)
     again.load_state_dict(state)
     assert again.propose().tokens == old.propose().tokens
+
+
+def test_resuming_a_binned_run_with_unbinned_floats_names_the_option(tmp_path) -> None:
+    def evaluate(chosen: dict[str, Any]) -> float:
+        return -abs(math.log10(chosen["lr"]) + 2.5)
+
+    def search(algorithm: Any, num_trials: int, resume: bool) -> sn.SearchResult:
+        return sn.search(
+            _space(), evaluate, algorithm=algorithm, num_trials=num_trials, run_dir=tmp_path,
+            resume=resume, tensorboard=False, progress=False,
+        )  # fmt: skip
+
+    binned = search(algorithms.get("random", unbinned_floats=False), 3, resume=False)
+    assert all(t.floats == {} for t in binned.trials)
+    (tmp_path / "checkpoint.pt").unlink()  # the journal alone
+    with pytest.raises(ResumeError, match=r"resume it with unbinned_floats=False"):
+        search("random", 5, resume=True)
+    resumed = search(algorithms.get("random", unbinned_floats=False), 5, resume=True)
+    assert [t.tokens for t in resumed.trials[:3]] == [t.tokens for t in binned.trials]

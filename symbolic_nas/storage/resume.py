@@ -142,8 +142,12 @@ def replay(
                         f"replaying the journal after the checkpoint re-proposed finished trial "
                         f"{trial_id} as {_shown(proposal.tokens, proposal.floats)}, but the "
                         f"journal has {_shown(tokens, floats)}: "
-                        f"{type(algorithm).__name__} is not deterministic given its state_dict "
-                        "(set checkpoint_interval=0 to checkpoint after every event)"
+                        + (
+                            _BINNED_ADVICE
+                            if proposal.floats and not floats
+                            else f"{type(algorithm).__name__} is not deterministic given its "
+                            "state_dict (set checkpoint_interval=0 to checkpoint after every event)"
+                        )
                     )
                 replaced[trial_id] = proposal
         elif event is EventKind.END:
@@ -194,6 +198,11 @@ def settings(algorithm: Algorithm, num_trials: int | None = None) -> dict[str, A
 
 
 _UNKNOWN = object()
+
+_BINNED_ADVICE = (
+    "the journal holds no exact float values (the run drew bins: it was made by an earlier "
+    "version or with unbinned_floats=False), so resume it with unbinned_floats=False"
+)
 
 
 def _shown(tokens: list[int], floats: dict[int, float]) -> str:
