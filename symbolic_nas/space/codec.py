@@ -33,8 +33,8 @@ from symbolic_nas.space.decisions import (
     Step,
     float_label,
 )
-from symbolic_nas.space.floats import check_floats, random_float, snap_floats
-from symbolic_nas.space.walker import Walker, numbers_to_tokens
+from symbolic_nas.space.floats import check_floats, random_float
+from symbolic_nas.space.walker import Walker, nearest_bin, numbers_to_tokens
 from symbolic_nas.validation import InvalidParameterError
 
 __all__ = [
@@ -382,12 +382,13 @@ class Codec:
         tokens = self.random_tokens(rng)
         if not self.has_floats:
             return tokens, {}
-        floats = {
-            d: random_float(self.decisions[d], rng)
-            for d in self.trace(tokens)
-            if self.decisions[d].kind == FLOAT
-        }
-        return snap_floats(self, tokens, floats)
+        floats: dict[int, float] = {}
+        for position, d in enumerate(self.trace(tokens)):
+            dec = self.decisions[d]
+            if dec.kind == FLOAT:  # a float's token never changes what comes next
+                floats[d] = random_float(dec, rng)
+                tokens[position] = nearest_bin(dec, floats[d])
+        return tokens, floats
 
     # ------------------------------------------------------------------ values
 

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import numbers
 import random
 from collections.abc import Mapping, Sequence
@@ -97,42 +96,25 @@ def check_floats(
             not a number in the decision's range, or the token of a decision is not
             the bin nearest its value.
     """
-    active = dict(zip(trace, tokens))
+    positions = {d: i for i, d in enumerate(trace)}
     out: dict[int, float] = {}
     for key, value in floats.items():
-        try:
-            index = int(key)
-        except (TypeError, ValueError):
-            index = -1
-        dec = codec.decisions[index] if 0 <= index < codec.num_decisions else None
-        if dec is None or dec.kind != FLOAT or index not in active:
-            raise ValueError(
-                "the keys of `floats` must be the indices of active float decisions of the "
-                f"tokens, but got {key!r}"
-            )
-        if (
-            not isinstance(value, numbers.Real)
-            or isinstance(value, bool)
-            or not dec.low <= value <= dec.high  # type: ignore[operator]
-        ):
-            raise ValueError(
-                f"`floats[{index}]` must be a number in [{dec.low}, {dec.high}] for decision "
-                f"{dec.name!r}, but got {value!r}"
-            )
-        if nearest_bin(dec, float(value)) != active[index]:
+        dec, value = _entry(codec, positions, key, value)
+        token, nearest = tokens[positions[dec.index]], nearest_bin(dec, value)
+        if token != nearest:
             raise ValueError(
                 f"the token of float decision {dec.name!r} must be the bin nearest its value "
-                f"{value!r} ({nearest_bin(dec, float(value))}), but got {active[index]}"
+                f"{value!r} ({nearest}), but got {token}"
             )
-        out[index] = float(value)
+        out[dec.index] = value
     return out
 
 
 def snap_floats(
-    codec: Codec, tokens: Sequence[int], floats: Mapping[int, float]
+    codec: Codec, tokens: Sequence[int], floats: Mapping[Any, Any]
 ) -> tuple[list[int], dict[int, float]]:
     """The tokens with each float decision's token set to the bin nearest its exact
-    value, and the values checked (:func:`check_floats`).
+    value, and the values checked as :func:`check_floats` checks them.
 
     Example:
         >>> import symbolic_nas as sn
@@ -143,12 +125,40 @@ def snap_floats(
     tokens = list(tokens)
     if not floats:
         return tokens, {}
-    for position, d in enumerate(codec.trace(tokens)):
-        dec = codec.decisions[d]
-        value = floats.get(d)
-        if dec.kind == FLOAT and isinstance(value, numbers.Real) and math.isfinite(value):
-            tokens[position] = nearest_bin(dec, float(value))
-    return tokens, check_floats(codec, codec.trace(tokens), tokens, floats)
+    # A float's token never changes what comes next, so the trace stays valid.
+    positions = {d: i for i, d in enumerate(codec.trace(tokens))}
+    out: dict[int, float] = {}
+    for key, value in floats.items():
+        dec, value = _entry(codec, positions, key, value)
+        tokens[positions[dec.index]] = nearest_bin(dec, value)
+        out[dec.index] = value
+    return tokens, out
+
+
+def _entry(
+    codec: Codec, positions: Mapping[int, int], key: Any, value: Any
+) -> tuple[Decision, float]:
+    """The float decision of a key of ``floats`` and its value, checked."""
+    try:
+        index = int(key)
+    except (TypeError, ValueError):
+        index = -1
+    dec = codec.decisions[index] if 0 <= index < codec.num_decisions else None
+    if dec is None or dec.kind != FLOAT or index not in positions:
+        raise ValueError(
+            "the keys of `floats` must be the indices of active float decisions of the "
+            f"tokens, but got {key!r}"
+        )
+    if (
+        not isinstance(value, numbers.Real)
+        or isinstance(value, bool)
+        or not dec.low <= value <= dec.high  # type: ignore[operator]
+    ):
+        raise ValueError(
+            f"`floats[{index}]` must be a number in [{dec.low}, {dec.high}] for decision "
+            f"{dec.name!r}, but got {value!r}"
+        )
+    return dec, float(value)
 
 
 def floats_to_json(floats: Mapping[int, float]) -> dict[str, float]:
