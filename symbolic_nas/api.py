@@ -21,6 +21,7 @@ from symbolic_nas.tuner.callbacks import Callback
 from symbolic_nas.tuner.executors.local import Executor
 from symbolic_nas.tuner.loop import run
 from symbolic_nas.tuner.options import SearchOptions
+from symbolic_nas.tuner.pruners import Pruner
 
 __all__ = ["search"]
 
@@ -49,6 +50,8 @@ def search(
     checkpoint_interval: float = 10.0,
     metadata: Mapping[str, Any] | None = None,
     keep_weights: str | int | None = None,
+    pruner: str | Pruner | None = None,
+    pruned_reward: str | float | None = "last",
 ) -> SearchResult:
     """Searches ``space`` for the architecture with the highest reward.
 
@@ -95,6 +98,15 @@ def search(
     evaluator must take the built model (the default), and the model is saved
     as the evaluator left it after training.
 
+    **Early stopping.** An evaluator may report intermediate values with
+    ``sn.report(step, value, **metrics)`` (``sn.Trainer`` reports validation accuracy
+    after every epoch). With a ``pruner`` (``"median"``, ``"asha"``, ``"hyperband"`` or
+    a :class:`~symbolic_nas.tuner.pruners.Pruner`), a report may stop the trial: it
+    ends with status ``pruned``, keeps its last report as metrics, its worker takes
+    the next trial at once, and the algorithm is told ``pruned_reward``. Reports are
+    journaled and shown per trial in TensorBoard; on resume the pruner is rebuilt
+    from the journal (see :mod:`symbolic_nas.tuner.pruning`).
+
     Args:
         space: The search space (a symbolic value with placeholders, or ``sn.annotate``'s).
         evaluate: Called with the built model (or tokens / DNA, see ``sn.evaluator``);
@@ -126,6 +138,12 @@ def search(
             needs to resume there).
         keep_weights: Keep trained weights in ``run_dir``: None (not at all), ``"best"``,
             ``"all"``, or the number of best trials to keep.
+        pruner: Stops poor trials early from their reports: a registered name
+            (``"median"``, ``"asha"``, ``"hyperband"``, with default settings) or an
+            instance (e.g. ``sn.pruners.ASHAPruner(reduction_factor=3, min_resource=1)``);
+            None: trials always run to the end.
+        pruned_reward: What the algorithm is told for a pruned trial: ``"last"`` (its
+            last reported value), None (no learning signal) or a finite penalty.
 
     Returns:
         The :class:`~symbolic_nas.storage.trial.SearchResult`: every finished trial, by id.
@@ -166,6 +184,8 @@ def search(
         checkpoint_interval=checkpoint_interval,
         metadata=metadata,
         keep_weights=keep_weights,
+        pruner=pruner,
+        pruned_reward=pruned_reward,
     )
     return run(space, evaluate, options, default_callbacks=_default_callbacks)
 

@@ -19,7 +19,7 @@ from symbolic_nas.storage.records import EventKind, event_of
 
 __all__ = ["check_records", "record_problem"]
 
-_ENDED = ("completed", "failed")
+_ENDED = ("completed", "failed", "pruned")
 _FLOATS_RULE = "a dict of decision indices (strings) to numbers"
 
 
@@ -33,6 +33,10 @@ def _tokens(value: Any) -> bool:
 
 def _number(value: Any) -> bool:
     return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+
+
+def _step(value: Any) -> bool:
+    return _number(value) and value is not None and value >= 0
 
 
 def _dict(value: Any) -> bool:
@@ -73,12 +77,16 @@ def record_problem(record: Mapping[str, Any]) -> str | None:
     """
     event = event_of(record)
     checks: list[tuple[Mapping[str, Any], str, Any, str, str]] = []
-    if event in (EventKind.PROPOSE, EventKind.START, EventKind.LOST):
+    if event in (EventKind.PROPOSE, EventKind.START, EventKind.LOST, EventKind.REPORT):
         checks.append((record, "trial", _id, "an int >= 0", ""))
     if event is EventKind.PROPOSE:
         checks.append((record, "tokens", _tokens, "a list of ints >= 0", ""))
         if "floats" in record:
             checks.append((record, "floats", _floats, _FLOATS_RULE, ""))
+    if event is EventKind.REPORT:
+        checks.append((record, "step", _step, "a number >= 0", ""))
+        checks.append((record, "value", _number, "a number", ""))
+        checks.append((record, "pruned", lambda v: isinstance(v, bool), "a bool", ""))
     if event is EventKind.END:
         checks.append((record, "trial", _dict, "a trial record (a dict)", ""))
         if "feedback" in record:

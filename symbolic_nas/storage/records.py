@@ -61,6 +61,7 @@ __all__ = [
     "lost_record",
     "propose_record",
     "read_history",
+    "report_record",
     "run_record",
     "start_record",
     "stop_record",
@@ -85,6 +86,7 @@ class EventKind(StrEnum):
     LOST = "lost"
     END = "end"
     STOP = "stop"
+    REPORT = "report"
 
 
 _KINDS = {kind.value: kind for kind in EventKind}
@@ -198,6 +200,27 @@ def lost_record(trial: Trial, error: str | None) -> dict[str, Any]:
         "trial": trial.id,
         "attempt": trial.attempts,
         "error": error,
+        "time": time.time(),
+    }
+
+
+def report_record(
+    trial_id: int, step: float, value: float, metrics: Mapping[str, Any], *, pruned: bool
+) -> dict[str, Any]:
+    """The record of an intermediate report of a running trial and the pruner's answer.
+
+    Example:
+        >>> record = report_record(5, 2, 0.75, {"loss": 0.4}, pruned=True)
+        >>> record["event"], record["trial"], record["step"], record["value"], record["pruned"]
+        ('report', 5, 2, 0.75, True)
+    """
+    return {
+        "event": EventKind.REPORT.value,
+        "trial": trial_id,
+        "step": step,
+        "value": value,
+        "metrics": dict(metrics),
+        "pruned": pruned,
         "time": time.time(),
     }
 

@@ -41,8 +41,9 @@ else:  # pragma: no cover - Python 3.10
 class TrialStatus(StrEnum):
     """Where a trial is in its life; the values are the strings the journal stores.
 
-    A trial is ``QUEUED``, then ``RUNNING``, then ``COMPLETED`` (with a reward) or
-    ``FAILED`` (with an error). ``LOST`` is what an attempt comes back as when its
+    A trial is ``QUEUED``, then ``RUNNING``, then ``COMPLETED`` (with a reward),
+    ``FAILED`` (with an error) or ``PRUNED`` (stopped early by the search's pruner,
+    with its last report as metrics). ``LOST`` is what an attempt comes back as when its
     worker died: the tuner runs the trial again, and a finished trial is never lost.
 
     Members are strings (a :class:`StrEnum`, printed and formatted as their
@@ -55,7 +56,7 @@ class TrialStatus(StrEnum):
         >>> TrialStatus.FAILED == "failed", f"{TrialStatus.FAILED}", str(TrialStatus.FAILED)
         (True, 'failed', 'failed')
         >>> [status.value for status in TrialStatus if status.is_finished()]
-        ['completed', 'failed']
+        ['completed', 'failed', 'pruned']
     """
 
     QUEUED = "queued"
@@ -63,10 +64,11 @@ class TrialStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     LOST = "lost"
+    PRUNED = "pruned"
 
     def is_finished(self) -> bool:
-        """Whether a trial with this status is over (completed or failed)."""
-        return self is TrialStatus.COMPLETED or self is TrialStatus.FAILED
+        """Whether a trial with this status is over (completed, failed or pruned)."""
+        return self in (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.PRUNED)
 
     @classmethod
     def parse(cls, value: Any) -> TrialStatus:
@@ -252,7 +254,7 @@ class SearchResult:
     """What ``sn.search`` returns.
 
     Attributes:
-        trials: Every finished trial (completed and failed), by id.
+        trials: Every finished trial (completed, failed and pruned), by id.
         codec: The codec of the searched space.
         run_dir: The run directory, or None for an in-memory run.
         algorithm: The algorithm's registered name.
@@ -276,6 +278,11 @@ class SearchResult:
     @property
     def failed(self) -> list[Trial]:
         return [t for t in self.trials if t.status == TrialStatus.FAILED]
+
+    @property
+    def pruned(self) -> list[Trial]:
+        """Trials the search's pruner stopped early (never :attr:`best`)."""
+        return [t for t in self.trials if t.status == TrialStatus.PRUNED]
 
     @property
     def best(self) -> Trial | None:

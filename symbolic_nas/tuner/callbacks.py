@@ -12,6 +12,7 @@ from typing import Any
 
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.storage.trial import SearchResult, Trial
+from symbolic_nas.training.reports import Report
 
 __all__ = ["Callback", "SearchContext"]
 
@@ -56,8 +57,14 @@ class Callback:
     def on_trial_start(self, trial: Trial, context: SearchContext) -> None:
         """A trial was handed to a worker."""
 
+    def on_trial_report(
+        self, trial: Trial, report: Report, pruned: bool, context: SearchContext
+    ) -> None:
+        """A running trial reported an intermediate value (``sn.report``); ``pruned``
+        says whether the pruner stopped it there."""
+
     def on_trial_end(self, trial: Trial, context: SearchContext) -> None:
-        """A trial finished (completed or failed) and its feedback was given."""
+        """A trial finished (completed, failed or pruned) and its feedback was given."""
 
     def on_search_end(self, result: SearchResult, context: SearchContext) -> None:
         """After the last trial, or when the run stops on an error."""

@@ -35,6 +35,7 @@ from symbolic_nas.space.symbolic import is_symbolized, symbolize
 from symbolic_nas.storage.journal import encode_record
 from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.storage.weights import state_dict_bytes
+from symbolic_nas.training.reports import Report, TrialContext, TrialPruned, reporting
 from symbolic_nas.tuner.evaluators import input_of
 
 __all__ = ["Evaluation", "Outcome", "Task", "TrialTimeout", "describe_error", "normalize_result"]
@@ -54,6 +55,8 @@ class Task:
         floats: The exact values of float decisions (see
             :mod:`symbolic_nas.space.floats`); an evaluator of ``input="tokens"``
             sees the tokens alone (the nearest bins).
+        budget: The resource the pruner's schedule gives the trial (epochs), which the
+            evaluator reads as ``sn.current_trial().budget``; None: its own choice.
     """
 
     trial_id: int
@@ -62,6 +65,7 @@ class Task:
     attempt: int = 1
     keep_weights: float | None = None
     floats: dict[int, float] = dataclasses.field(default_factory=dict)
+    budget: float | None = None
 
 
 @dataclasses.dataclass
@@ -70,8 +74,9 @@ class Outcome:
 
     Attributes:
         trial_id: The trial id.
-        status: ``TrialStatus.COMPLETED``, ``FAILED`` or ``LOST`` (the worker
-            died; the trial is run again); a string naming one is converted.
+        status: ``TrialStatus.COMPLETED``, ``FAILED``, ``PRUNED`` (stopped by the
+            pruner; its metrics are its last report) or ``LOST`` (the worker died; the
+            trial is run again); a string naming one is converted.
         reward: The reward of a completed trial.
         metrics: What the evaluator returned (JSON-able).
         error: ``"ExceptionType: message"`` of a failed or lost trial.
@@ -215,10 +220,14 @@ class Evaluation:
         self.evaluate = evaluate
         self._codec = space if isinstance(space, Codec) else None
         self.worker = "driver"
+        #: Delivers a trial's reports to the driver and returns whether to stop; set by
+        #: the executor where the evaluation runs (None: reports are not delivered).
+        self.reporter: Callable[[Report], bool] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_codec"] = None
+        state["reporter"] = None
         return state
 
     @property
@@ -245,10 +254,13 @@ class Evaluation:
         outcome = Outcome(task.trial_id, TrialStatus.FAILED, started=started, worker=self.worker)
         out_of_memory = False
         alarm, interrupt = _Alarm(timeout), _UserInterrupt()
+        context = TrialContext(task.trial_id, self.reporter or _deliver_nowhere, budget=task.budget)
         try:
-            with interrupt, alarm, _seeded(task.seed):
+            with interrupt, alarm, _seeded(task.seed), reporting(context):
                 argument = self._argument(task.tokens, task.floats)
                 value = self.evaluate(argument)
+                if context.pruned:  # The evaluator caught TrialPruned: the decision stands.
+                    raise TrialPruned(f"trial {task.trial_id} was pruned")
                 outcome.reward, outcome.metrics = normalize_result(value)
                 outcome.status = TrialStatus.COMPLETED
                 if task.keep_weights is not None and outcome.reward >= task.keep_weights:
@@ -256,6 +268,9 @@ class Evaluation:
                 del argument
         except TrialTimeout:
             pass
+        except TrialPruned:  # By the pruner, or raised by the evaluator itself.
+            outcome.status = TrialStatus.PRUNED
+            outcome.metrics = context.last.as_metrics() if context.last is not None else {}
         except BaseException as e:  # Whatever the evaluator raises, the search goes on...
             if interrupt.fired and isinstance(e, KeyboardInterrupt):
                 raise  # ...except for the user's own Ctrl-C.
@@ -283,6 +298,12 @@ class Evaluation:
         if self.input == "dna":
             return self.codec.from_tokens(tokens, floats)
         return self.codec.materialize(tokens, floats)
+
+
+def _deliver_nowhere(report: Report) -> bool:
+    """The reporter of an evaluation no executor connected: never stop."""
+    del report
+    return False
 
 
 def describe_error(error: BaseException) -> str:

@@ -41,6 +41,7 @@ from symbolic_nas.storage.weights import (
     save_weights,
     weights_threshold,
 )
+from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
 from symbolic_nas.tuner.evaluators import input_of
@@ -52,6 +53,7 @@ from symbolic_nas.tuner.executors.local import (
 )
 from symbolic_nas.tuner.executors.main_guard import check_main_module, check_not_bootstrapping
 from symbolic_nas.tuner.options import CallbackList, SearchOptions
+from symbolic_nas.tuner.pruning import Pruning, pruned_feedback
 from symbolic_nas.tuner.resume import EvaluatorChangedWarning, restore, run_config
 
 __all__ = [
@@ -167,6 +169,11 @@ class _Search:
         self.resumed = False
         self.history_sessions = 0
         self.weights_warned = False
+        self.pruning = Pruning(
+            options.pruner.fresh() if options.pruner is not None else None,
+            self.run_storage.append,
+            self._on_report,
+        )
 
     # ------------------------------------------------------------------ start
 
@@ -220,6 +227,7 @@ class _Search:
         )
         self.history_sessions = restored.sessions
         self.resumed = True
+        self.pruning.rebuild(self.run_storage.read_journal())
         for trial in restored.finished:  # In finishing order.
             self.finished[trial.id] = trial
             self.finished_order.append(trial)
@@ -260,7 +268,7 @@ class _Search:
 
     def run(self) -> SearchResult:
         o = self.options
-        callbacks = self._callbacks()
+        callbacks = self.callbacks = self._callbacks()
         try:
             self._prepare()
         except BaseException:
@@ -283,6 +291,7 @@ class _Search:
             callbacks("on_search_start", context)
             if len(self.finished) < o.num_trials:
                 executor = self._make_executor()
+                executor.set_report_handler(self.pruning.handle)
                 executor.start(Evaluation(self.codec, self.evaluate))
                 self._loop(executor, callbacks)
             reason = "completed"
@@ -341,6 +350,7 @@ class _Search:
             attempt,
             keep_weights=self._weights_threshold(),
             floats=dict(trial.floats),
+            budget=self.pruning.budget(trial.id),
         )
         worker = executor.submit(task)
         trial.status, trial.attempts, trial.worker = TrialStatus.RUNNING, attempt, worker
@@ -370,13 +380,17 @@ class _Search:
             )
             outcome.status = TrialStatus.FAILED
         completed = outcome.status == TrialStatus.COMPLETED
-        trial.status = TrialStatus.COMPLETED if completed else TrialStatus.FAILED
+        pruned = outcome.status == TrialStatus.PRUNED
+        trial.status = outcome.status if completed or pruned else TrialStatus.FAILED
         trial.reward = outcome.reward if completed else None
         trial.metrics = dict(outcome.metrics)
         trial.error, trial.traceback = outcome.error, outcome.traceback
         trial.started, trial.duration = outcome.started, outcome.duration
         trial.worker = outcome.worker or trial.worker
-        feedback = trial.reward if completed else self.options.failure_reward
+        if pruned:
+            feedback = pruned_feedback(trial, self.options.pruned_reward)
+        else:
+            feedback = trial.reward if completed else self.options.failure_reward
         proposal = self.algorithm.outstanding_proposal(trial.id)
         if proposal is None:
             raise RuntimeError(f"trial {trial.id} ended but its proposal is not outstanding")
@@ -385,6 +399,7 @@ class _Search:
         self.run_storage.append(end_record(trial, feedback), durable=True)
         self.algorithm.feedback(proposal, feedback)
         self.consistent = True
+        self.pruning.finish(trial)
         self.finished[trial.id] = trial
         self.finished_order.append(trial)
         self._prune_weights()
@@ -392,6 +407,11 @@ class _Search:
         self._checkpoint()
         callbacks("on_trial_end", trial, self.context)
         self._count_failure(trial)
+
+    def _on_report(self, report: Report, pruned: bool) -> None:
+        trial = self.active.get(report.trial_id)
+        if trial is not None:
+            self.callbacks("on_trial_report", trial, report, pruned, self.context)
 
     # ------------------------------------------------------------------ weights
 
@@ -420,7 +440,7 @@ class _Search:
 
     def _count_failure(self, trial: Trial) -> None:
         limit = self.options.max_consecutive_failures
-        if trial.status is TrialStatus.COMPLETED:
+        if trial.status is not TrialStatus.FAILED:  # Completed or pruned: it ran.
             self.consecutive_failures = 0
             return
         self.consecutive_failures += 1

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from symbolic_nas import algorithms as _algorithms
+from symbolic_nas.tuner import pruners as _pruners
 from symbolic_nas.tuner.callbacks import Callback
 from symbolic_nas.tuner.executors.local import Executor
 from symbolic_nas.validation import (
@@ -51,6 +52,9 @@ class SearchOptions:
     checkpoint_interval: float
     metadata: dict[str, Any]
     keep_weights: str | int | None = None
+    # Early stopping (issue 11, part 1).
+    pruner: _pruners.Pruner | None = None
+    pruned_reward: str | float | None = "last"
 
     #: The declared constraints of ``sn.search``'s keyword options.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -80,6 +84,12 @@ class SearchOptions:
         "checkpoint_interval": [Interval(float, 0, None)],
         "metadata": [InstanceOf(Mapping, "a mapping"), None],
         "keep_weights": [None, Options(("best", "all")), Interval(int, 1, None)],
+        "pruner": [
+            None,
+            InstanceOf(str, "a registered pruner name"),
+            InstanceOf(_pruners.Pruner, "a Pruner instance"),
+        ],
+        "pruned_reward": [Options(("last",)), None, Interval(float, None, None, closed="neither")],
     }
 
     @classmethod
@@ -90,7 +100,15 @@ class SearchOptions:
             InvalidParameterError: "`name` must be …, but got …" for the first bad option.
         """
         kw.setdefault("keep_weights", None)
+        kw.setdefault("pruner", None)
+        kw.setdefault("pruned_reward", "last")
         validate_params(cls._parameter_constraints, kw)
+        if isinstance(kw["pruner"], str):
+            kw["pruner"] = _pruners.get(kw["pruner"])
+        if isinstance(kw["pruned_reward"], (int, float)) and not isinstance(
+            kw["pruned_reward"], bool
+        ):
+            kw["pruned_reward"] = float(kw["pruned_reward"])
         if kw["keep_weights"] is not None and kw["run_dir"] is None:
             raise InvalidParameterError(
                 "`keep_weights` needs a `run_dir` to keep the weights in, but got "

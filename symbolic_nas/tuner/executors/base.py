@@ -22,9 +22,11 @@ import abc
 import collections
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import ClassVar, Generic, TypeVar
 
 from symbolic_nas.storage.trial import TrialStatus
+from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
 from symbolic_nas.validation import Interval, check
 
@@ -43,6 +45,21 @@ class Executor(abc.ABC):
 
     #: How many tasks can run at once.
     slots: int = 1
+    #: Answers a running trial's report (True: stop the trial); set by the tuner with
+    #: :meth:`set_report_handler`. None: reports are not delivered (never stop).
+    report_handler: Callable[[Report], bool] | None = None
+
+    def set_report_handler(self, handler: Callable[[Report], bool] | None) -> None:
+        """Where the trials' intermediate reports go (the tuner's pruning); call before
+        :meth:`start`. An executor that cannot deliver reports ignores them."""
+        self.report_handler = handler
+
+    def _answer(self, report: Report, running: Task | None) -> bool:
+        """The handler's answer to ``report`` of the task ``running`` on that worker; a
+        report of a task the worker no longer runs is told to stop."""
+        if running is None or running.trial_id != report.trial_id:
+            return True
+        return bool(self.report_handler(report)) if self.report_handler is not None else False
 
     @abc.abstractmethod
     def start(self, evaluation: Evaluation) -> None:

@@ -20,10 +20,11 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from symbolic_nas.storage.trial import TrialStatus
+from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, describe_error, dumps
 from symbolic_nas.tuner.executors.base import Executor, Slot, SlotExecutor, WorkerError
 
@@ -88,7 +89,12 @@ class InlineExecutor(Executor):
         if self._task is None or self._evaluation is None:
             return []
         task, self._task = self._task, None
-        return [self._evaluation.run(task, timeout=self.trial_timeout)]
+        evaluation = self._evaluation
+        evaluation.reporter = lambda report: self._answer(report, task)
+        try:
+            return [evaluation.run(task, timeout=self.trial_timeout)]
+        finally:
+            evaluation.reporter = None
 
     def close(self) -> None:
         self._task = None
@@ -241,6 +247,10 @@ class ProcessExecutor(SlotExecutor[_Worker]):
                 outcome: Outcome = message[1]
                 if worker.task is not None and worker.task.trial_id == outcome.trial_id:
                     self._finished(worker, outcome)
+            elif kind == "report":  # The worker waits for the answer.
+                decision = self._answer(message[1], worker.task)
+                with contextlib.suppress(OSError, ValueError):
+                    worker.conn.send(("decision", decision))
             elif kind == "died":
                 worker.last_words = message[1]
             elif kind == "fatal":
@@ -300,6 +310,19 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="symbolic_nas-parent-watch", daemon=True).start()
 
 
+def _pipe_reporter(conn: multiprocessing.connection.Connection) -> Callable[[Report], bool]:
+    """Sends a report to the driver through the worker's pipe and waits for its answer."""
+
+    def send(report: Report) -> bool:
+        conn.send(("report", report))
+        message = conn.recv()
+        if message[0] != "decision":  # The driver is stopping this worker.
+            os._exit(0)
+        return bool(message[1])
+
+    return send
+
+
 def _worker_main(
     conn: multiprocessing.connection.Connection, index: int, payload: bytes, threads: int
 ) -> None:
@@ -313,6 +336,7 @@ def _worker_main(
         torch.set_num_threads(threads)
         evaluation: Evaluation = cloudpickle.loads(payload)
         evaluation.worker = f"process-{index} (pid {os.getpid()})"
+        evaluation.reporter = _pipe_reporter(conn)
     except BaseException:  # reported to the driver
         with contextlib.suppress(OSError):
             conn.send(("fatal", traceback.format_exc()))

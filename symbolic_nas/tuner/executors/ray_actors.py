@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import threading
+import time
 from typing import Any
 
+from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
 from symbolic_nas.tuner.executors.base import Slot, SlotExecutor, WorkerError
 
 __all__ = ["RayExecutor"]
+
+#: Seconds between the driver's looks for reports while it waits for results.
+_REPORT_POLL = 0.05
 
 
 def _ray() -> Any:
@@ -26,16 +32,57 @@ def _ray() -> Any:
         raise ImportError(f"executor='ray' needs Ray: pip install 'symbolic-nas[ray]' ({e})") from e
 
 
+class _Reports:
+    """A threaded Ray actor between the actors' reports and the driver's answers.
+
+    An actor's ``report`` call waits (on one of this actor's threads) until the
+    driver, which collects pending reports with ``take`` while it waits for results,
+    gives its answer with ``answer``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._pending: dict[int, Report] = {}
+        self._events: dict[int, threading.Event] = {}
+        self._answers: dict[int, bool] = {}
+
+    def report(self, report: Report) -> bool:
+        with self._lock:
+            request, self._next = self._next, self._next + 1
+            self._pending[request] = report
+            event = self._events[request] = threading.Event()
+        event.wait()
+        with self._lock:
+            return self._answers.pop(request)
+
+    def take(self) -> list[tuple[int, Report]]:
+        with self._lock:
+            items = list(self._pending.items())
+            self._pending.clear()
+            return items
+
+    def answer(self, request: int, decision: bool) -> None:
+        with self._lock:
+            self._answers[request] = decision
+            event = self._events.pop(request, None)
+        if event is not None:
+            event.set()
+
+
 class _Actor:
     """Holds one loaded evaluation and runs tasks on it."""
 
-    def __init__(self, payload: bytes, threads: int, name: str) -> None:
+    def __init__(self, payload: bytes, threads: int, name: str, reports: Any = None) -> None:
         import cloudpickle
         import torch
 
         torch.set_num_threads(threads)
         self.evaluation: Evaluation = cloudpickle.loads(payload)
         self.evaluation.worker = name
+        if reports is not None:
+            ray = _ray()
+            self.evaluation.reporter = lambda r: bool(ray.get(reports.report.remote(r)))
 
     def ready(self) -> bool:
         return True
@@ -93,6 +140,7 @@ class RayExecutor(SlotExecutor[_Slot]):
         self.threads = threads
         self._payload: Any = None
         self._remote: Any = None
+        self._reports: Any = None
         self._started_ray = False
 
     def start(self, evaluation: Evaluation) -> None:
@@ -109,13 +157,18 @@ class RayExecutor(SlotExecutor[_Slot]):
         else:
             self.slots = int(self._workers)
         self._remote = ray.remote(_Actor)
+        self._reports = (
+            ray.remote(_Reports).options(num_cpus=0, max_concurrency=1000).remote()
+            if self.report_handler is not None
+            else None
+        )
         self._payload = ray.put(dumps(evaluation, main_by_reference=False))
         self._slots = [self._new_slot(i, 0) for i in range(self.slots)]
 
     def _new_slot(self, index: int, generation: int) -> _Slot:
         remote = self._remote.options(num_cpus=1, num_gpus=self.gpus_per_trial, max_restarts=0)
         slot = _Slot(index=index, actor=None, ready_ref=None, generation=generation)
-        slot.actor = remote.remote(self._payload, self.threads, slot.name)
+        slot.actor = remote.remote(self._payload, self.threads, slot.name, self._reports)
         slot.ready_ref = slot.actor.ready.remote()
         return slot
 
@@ -127,7 +180,7 @@ class RayExecutor(SlotExecutor[_Slot]):
         self._check_ready()  # A ready actor's running task has a deadline.
         running = [s for s in self._slots if s.task is not None]
         refs = [s.ref for s in running]
-        done, _ = ray.wait(refs, num_returns=1, timeout=self._wait_seconds(timeout))
+        done = self._wait_serving_reports(refs, self._wait_seconds(timeout))
         if done:
             done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         # An actor answers `ready` before it runs a task: checked first, a dead actor
@@ -137,6 +190,28 @@ class RayExecutor(SlotExecutor[_Slot]):
         for slot in running:
             if slot.ref in finished and slot in self._slots:  # (not replaced just now)
                 self._collect(slot)
+
+    def _wait_serving_reports(self, refs: list[Any], seconds: float | None) -> list[Any]:
+        """``ray.wait`` for the first finished task, answering reports meanwhile."""
+        ray = _ray()
+        if self._reports is None:
+            done, _ = ray.wait(refs, num_returns=1, timeout=seconds)
+            return list(done)
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = _REPORT_POLL if left is None else min(_REPORT_POLL, left)
+            done, _ = ray.wait(refs, num_returns=1, timeout=step)
+            self._serve_reports()
+            if done or (deadline is not None and time.monotonic() >= deadline):
+                return list(done)
+
+    def _serve_reports(self) -> None:
+        ray = _ray()
+        running = {s.task.trial_id: s.task for s in self._slots if s.task is not None}
+        for request, report in ray.get(self._reports.take.remote()):
+            decision = self._answer(report, running.get(report.trial_id))
+            self._reports.answer.remote(request, decision)
 
     def _check_ready(self) -> None:
         ray = _ray()
@@ -184,6 +259,9 @@ class RayExecutor(SlotExecutor[_Slot]):
         for slot in self._slots:
             ray.kill(slot.actor, no_restart=True)
         self._slots = []
+        if self._reports is not None:
+            ray.kill(self._reports, no_restart=True)
+            self._reports = None
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
