@@ -44,7 +44,8 @@ from symbolic_nas.space import (
 )
 from symbolic_nas.storage import SearchResult, Trial, TrialStatus, load_run
 from symbolic_nas.training import Trainer
-from symbolic_nas.tuner import evaluator, trial_seed
+from symbolic_nas.training.reports import TrialPruned, current_trial, report
+from symbolic_nas.tuner import evaluator, pruners, trial_seed
 
 __version__ = "0.2.0"  # the only place the version is written (pyproject reads it)
 
@@ -57,8 +58,10 @@ __all__ = [
     "Step",
     "Trainer",
     "Trial",
+    "TrialPruned",
     "TrialStatus",
     "annotate",
+    "current_trial",
     "encode",
     "evaluator",
     "floatv",
@@ -69,6 +72,8 @@ __all__ = [
     "materialize",
     "oneof",
     "permutate",
+    "pruners",
+    "report",
     "search",
     "subset",
     "symbolize",

@@ -47,17 +47,20 @@ OLD_JOURNAL = """\
 
 
 def test_statuses_are_strings_with_a_lifecycle():
-    assert [s.value for s in TrialStatus] == ["queued", "running", "completed", "failed", "lost"]
+    assert [s.value for s in TrialStatus] == [
+        "queued", "running", "completed", "failed", "lost", "pruned",
+    ]  # fmt: skip
     assert {s for s in TrialStatus if s.is_finished()} == {
         TrialStatus.COMPLETED,
         TrialStatus.FAILED,
+        TrialStatus.PRUNED,
     }
     for status in TrialStatus:
         assert status == status.value and str(status) == f"{status}" == status.value
         assert json.dumps({"status": status}) == f'{{"status": "{status.value}"}}'
         assert pickle.loads(pickle.dumps(status)) is status
     assert sn.TrialStatus is TrialStatus
-    names = "('queued', 'running', 'completed', 'failed', 'lost')"
+    names = "('queued', 'running', 'completed', 'failed', 'lost', 'pruned')"
     with pytest.raises(
         ValueError, match=re.escape(f"`status` must be one of {names}, but got 'done'")
     ):

@@ -19,7 +19,9 @@
   failure), the scalars ``trial/reward`` and
   ``trial/<metric>`` for every numeric metric (at step = trial id, so the scalars
   dashboard plots them against the trial id), and the text ``trial/architecture``
-  (decisions, tokens, reward or error).
+  (decisions, tokens, reward or error); and the trial's intermediate reports
+  (``sn.report``) as ``report/value`` and ``report/<metric>`` at step = the report's
+  step (its learning curve; when a step is fractional, all are multiplied by 1000).
 
 The HParams metric columns (shown as ``reward``, ``accuracy``, ...) are the reward
 and the numeric metrics of the first completed trial (or the ``metrics`` given),
@@ -59,6 +61,7 @@ from symbolic_nas.review.events import (
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.space.decisions import FLOAT, float_label
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
+from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validate_params
 
@@ -230,6 +233,18 @@ def trial_markdown(trial: Trial, codec: Codec) -> str:
     return tables.markdown(trial, tables.trace(trial))
 
 
+def _report_events(reports: list[Report]) -> bytes:
+    """A trial's reports as events: ``report/value`` and ``report/<metric>`` at step = the
+    report's step, or 1000 times it when some step is fractional (``report_every``)."""
+    scale = 1 if all(float(r.step).is_integer() for r in reports) else 1000
+    events = []
+    for r in reports:
+        scalars = {"report/value": r.value}
+        scalars.update({f"report/{k}": v for k, v in numeric_metrics(r.metrics).items()})
+        events.append(event_record(step=round(r.step * scale), scalars=scalars))
+    return b"".join(events)
+
+
 def _write_runs(runs: list[tuple[str, bytes]]) -> None:
     for directory, record in runs:
         write_event_file(directory, record)
@@ -304,6 +319,7 @@ class TensorBoardCallback(Callback):
         self._io: ThreadPoolExecutor | None = None
         self._pending: collections.deque[Future[None]] = collections.deque()
         self._runs: list[tuple[str, bytes]] = []  # trial runs not yet handed to the thread
+        self._reports: dict[int, list[Report]] = {}  # reports of running trials
 
     # ------------------------------------------------------------------ hooks
 
@@ -316,7 +332,7 @@ class TensorBoardCallback(Callback):
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tensorboard-io")
         self._last_flush = now
         self._finished = self._finished_at_start = len(context.trials)
-        self._failures = sum(t.status != TrialStatus.COMPLETED for t in context.trials)
+        self._failures = sum(t.status == TrialStatus.FAILED for t in context.trials)
         best = context.best
         self._best = best.reward if best is not None else None
         self._metric_names = self.metrics
@@ -332,6 +348,12 @@ class TensorBoardCallback(Callback):
             self._write_experiment(completed)
         self._flush()
 
+    def on_trial_report(
+        self, trial: Trial, report: Report, pruned: bool, context: SearchContext
+    ) -> None:
+        """Keeps the report for the trial's run (written when the trial ends)."""
+        self._reports.setdefault(trial.id, []).append(report)
+
     def on_trial_end(self, trial: Trial, context: SearchContext) -> None:
         main = self._require_started()
         tables = self._tables
@@ -339,7 +361,7 @@ class TensorBoardCallback(Callback):
         self._finished += 1
         scalars: dict[str, float] = {}
         improved = False
-        if trial.status != TrialStatus.COMPLETED:
+        if trial.status == TrialStatus.FAILED:
             self._failures += 1
         elif trial.reward is not None and math.isfinite(trial.reward):
             scalars["search/reward"] = trial.reward
@@ -430,7 +452,7 @@ class TensorBoardCallback(Callback):
         if trial.reward is not None:
             scalars["reward"] = float(trial.reward)
         scalars = {TRIAL_PREFIX + name: value for name, value in scalars.items()}
-        status = SUCCESS if trial.status == TrialStatus.COMPLETED else FAILURE
+        status = SUCCESS if trial.status != TrialStatus.FAILED else FAILURE
         choices = tables.choices(trace, trial.tokens)
         numbers = tables.numbers(trace, trial.tokens, trial.floats)
         values = [
@@ -441,4 +463,5 @@ class TensorBoardCallback(Callback):
             session_end_value(status, end_time_secs=ended),
         ]
         record = event_record(values, step=trial.id, wall_time=ended, scalars=scalars)
+        record += _report_events(self._reports.pop(trial.id, []))
         self._runs.append((os.path.join(self.logdir, run_name), record))

@@ -19,14 +19,27 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from symbolic_nas.training.data.mnist import load_mnist5k
 from symbolic_nas.validation import InvalidParameterError, brief, validate_params
 
-__all__ = ["TRIAL_HPARAMS", "DataFn", "Split", "check_logits", "load_splits", "trial_hparams"]
+__all__ = [
+    "TRIAL_HPARAMS",
+    "DataFn",
+    "Split",
+    "SplitSource",
+    "check_logits",
+    "load_splits",
+    "trial_hparams",
+]
 
 Split = tuple[torch.Tensor, torch.Tensor]
-DataFn = Callable[[], tuple[Split, Split] | tuple[Split, Split, Split]]
+#: What one split of ``data`` may be: a tensor pair, a ``Dataset`` or a ``DataLoader``.
+SplitSource = Split | Dataset | DataLoader
+DataFn = Callable[
+    [], tuple[SplitSource, SplitSource] | tuple[SplitSource, SplitSource, SplitSource]
+]
 
 #: The keys a space may put next to ``"model"`` to set a trial's training hyperparameters.
 TRIAL_HPARAMS = (
@@ -70,12 +83,16 @@ def trial_hparams(
     return values["model"], hparams
 
 
-def load_splits(data: str | DataFn) -> tuple[Split, Split, Split | None]:
+def load_splits(data: str | DataFn) -> tuple[Any, Any, Any | None]:
     """The ``(train, val, test)`` splits of a trainer's ``data`` (``test`` may be None).
+
+    Each is a tensor pair, a ``Dataset`` or a ``DataLoader`` (see
+    :mod:`symbolic_nas.training.batches`).
 
     Raises:
         InvalidParameterError: If the callable returns anything but two or three
-            ``(x, y)`` pairs of float inputs and as many 1-D integer labels.
+            splits: ``(x, y)`` pairs of float inputs and as many 1-D integer labels,
+            Datasets or DataLoaders.
     """
     if isinstance(data, str):
         splits = load_mnist5k(split_seed=0, normalize=True)
@@ -110,11 +127,24 @@ def check_logits(model: nn.Module, logits: Any, batch: int, num_classes: int) ->
         )
 
 
-def _check_split(name: str, split: Any) -> Split:
-    """One split returned by the ``data`` callable, checked (a bad split is a bad ``data``)."""
+def _check_split(name: str, split: Any) -> Any:
+    """One split returned by the ``data`` callable, checked (a bad split is a bad ``data``):
+    a tensor pair (returned as a tuple with ``long`` labels), a ``Dataset`` or a
+    ``DataLoader`` (returned as they are)."""
+    if isinstance(split, (Dataset, DataLoader)):
+        try:
+            empty = len(split) == 0
+        except TypeError:  # an IterableDataset without a length
+            empty = False
+        if empty:
+            raise InvalidParameterError(
+                f"`data` {name} split must not be empty, but got an empty {type(split).__name__}"
+            )
+        return split
     if not (isinstance(split, (tuple, list)) and len(split) == 2):
         raise InvalidParameterError(
-            f"`data` {name} split must be a pair (x, y), but got {brief(split)}"
+            f"`data` {name} split must be a pair (x, y) of tensors, a torch Dataset or a "
+            f"DataLoader, but got {brief(split)}"
         )
     x, y = split
     if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 1):

@@ -18,6 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from symbolic_nas.training.batches import (
+    accuracy,
+    first_batch,
+    is_pair,
+    num_classes,
+    num_train_batches,
+    train_batches,
+)
 from symbolic_nas.training.device import (
     amp_settings,
     is_device,
@@ -33,6 +41,7 @@ from symbolic_nas.training.inputs import (
     load_splits,
     trial_hparams,
 )
+from symbolic_nas.training.reports import current_trial
 from symbolic_nas.training.rewards import REWARDS as _REWARDS
 from symbolic_nas.training.rewards import RewardFn
 from symbolic_nas.validation import (
@@ -52,7 +61,7 @@ _FLOATS = ("lr", "momentum", "weight_decay")
 _HPARAMS = (
     "data", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
     "max_batches_per_epoch", "eval_batch_size", "reward", "device", "mixed_precision",
-    "channels_last", "seed",
+    "channels_last", "seed", "report_every",
 )  # fmt: skip
 # On CUDA, checking the loss costs a device sync: check every this many batches.
 _CUDA_LOSS_CHECK_EVERY = 16
@@ -96,7 +105,10 @@ class Trainer:
             (standardised with the training mean and std) — or a picklable
             callable returning ``(train, val)`` or ``(train, val, test)``, each a
             pair ``(x, y)`` of a float tensor of inputs and a 1-D tensor of
-            integer labels.
+            integer labels, a ``torch.utils.data.Dataset`` of ``(input, label)``
+            items (batched with ``batch_size``, shuffled with ``seed``) or a
+            ``DataLoader`` (used as it is); see :mod:`symbolic_nas.training.batches`.
+            The callable runs once per trainer copy (once per worker).
         epochs: Training epochs.
         batch_size: Training batch size.
         optimizer: ``"adam"``, ``"sgd"`` (with ``momentum``/``nesterov``) or ``"adamw"``.
@@ -116,6 +128,12 @@ class Trainer:
         channels_last: ``"auto"``: channels-last memory format for 4-D inputs on
             CUDA. ``True``/``False`` force it for 4-D inputs.
         seed: Seed of the batch order.
+        report_every: Inside a search, validation accuracy is reported
+            (``sn.report``) after every epoch; with ``report_every=n`` also every ``n``
+            training batches (at fractional epochs). A report may stop the trial
+            (:class:`~symbolic_nas.training.reports.TrialPruned`). When the search's
+            pruner schedule gives the trial a budget, the trainer trains that many
+            epochs instead of ``epochs``.
 
     Raises:
         InvalidParameterError: If a hyperparameter is invalid (a ``ValueError``).
@@ -150,6 +168,7 @@ class Trainer:
         "mixed_precision": [Options(("auto",)), "boolean"],
         "channels_last": [Options(("auto",)), "boolean"],
         "seed": [Interval(int, 0, None)],
+        "report_every": [None, Interval(int, 1, None)],
     }
 
     def __init__(
@@ -170,6 +189,7 @@ class Trainer:
         mixed_precision: bool | Auto = "auto",
         channels_last: bool | Auto = "auto",
         seed: int = 0,
+        report_every: int | None = None,
     ) -> None:
         validate_params(
             self._parameter_constraints,
@@ -179,7 +199,7 @@ class Trainer:
                 "weight_decay": weight_decay, "max_batches_per_epoch": max_batches_per_epoch,
                 "eval_batch_size": eval_batch_size, "reward": reward, "device": device,
                 "mixed_precision": mixed_precision, "channels_last": channels_last,
-                "seed": seed,
+                "seed": seed, "report_every": report_every,
             },
         )  # fmt: skip
         if nesterov and (optimizer != "sgd" or momentum == 0):
@@ -207,6 +227,7 @@ class Trainer:
         self._mixed_precision = mixed_precision
         self._channels_last = channels_last
         self._seed = seed
+        self._report_every = report_every
         self._cache: dict[str, tuple[Split, Split, Split | None]] = {}
         self._lock = threading.Lock()
 
@@ -232,8 +253,8 @@ class Trainer:
             >>> Trainer().data_shape()
             ((1, 28, 28), 10)
         """
-        x, y = self._splits(torch.device("cpu"))[0]
-        return tuple(x.shape[1:]), int(y.max()) + 1
+        x, _ = first_batch(self._splits(torch.device("cpu"))[0])
+        return tuple(x.shape[1:]), self._num_classes()
 
     def __repr__(self) -> str:
         return "Trainer(" + ", ".join(f"{n}={getattr(self, '_' + n)!r}" for n in _HPARAMS) + ")"
@@ -294,34 +315,39 @@ class Trainer:
         start = time.perf_counter()
         device = resolve_device(self._device)
         train, val, _ = self._splits(device)
-        x_train, y_train = train
         num_classes = self._num_classes()
         autocast_dtype, use_scaler = amp_settings(device, self._mixed_precision)
-        channels_last = use_channels_last(device, x_train, self._channels_last)
+        channels_last = use_channels_last(device, self._sample(train), self._channels_last)
         model = prepare(model, device, channels_last)
         optimizer = self._make_optimizer(model)
         scaler = torch.amp.GradScaler(device.type) if use_scaler else None
         generator = torch.Generator().manual_seed(self._seed)
         check_every = 1 if device.type == "cpu" else _CUDA_LOSS_CHECK_EVERY
+        trial = current_trial()
+        epochs = self._epochs
+        if trial is not None and trial.budget is not None:
+            epochs = max(1, math.ceil(trial.budget))  # The schedule's budget.
+        num_batches = num_train_batches(train, self._batch_size, self._max_batches_per_epoch)
 
-        n = x_train.shape[0]
-        num_batches = math.ceil(n / self._batch_size)
-        if self._max_batches_per_epoch is not None:
-            num_batches = min(num_batches, self._max_batches_per_epoch)
+        def evaluate_now() -> float:
+            return self._accuracy(model, val, device, autocast_dtype, channels_last)
+
         was_training = model.training
         val_accuracy: list[float] = []
         train_loss: list[float] = []
         images, train_seconds = 0, 0.0
-        for epoch in range(self._epochs):
+        for epoch in range(epochs):
             model.train()
             epoch_start = time.perf_counter()
-            order = torch.randperm(n, generator=generator).to(device)
             loss_sum = torch.zeros((), device=device)
             epoch_images = 0
             pending: list[torch.Tensor] = []
-            for batch in range(num_batches):
-                index = order[batch * self._batch_size : (batch + 1) * self._batch_size]
-                xb, yb = x_train.index_select(0, index), y_train.index_select(0, index)
+            batch = -1
+            for batch, (xb, yb) in enumerate(
+                train_batches(
+                    train, self._batch_size, generator, device, self._max_batches_per_epoch
+                )
+            ):
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(
@@ -343,15 +369,28 @@ class Trainer:
                 loss_sum += loss * len(yb)
                 epoch_images += len(yb)
                 pending.append(loss)
-                if len(pending) == check_every or batch == num_batches - 1:
+                if len(pending) == check_every:
                     self._check_finite(pending, epoch, batch + 1 - len(pending), num_batches)
                     pending = []
-            train_loss.append(loss_sum.item() / epoch_images)
+                if (
+                    trial is not None
+                    and self._report_every is not None
+                    and num_batches
+                    and (batch + 1) % self._report_every == 0
+                    and batch + 1 < num_batches
+                ):
+                    trial.report(epoch + (batch + 1) / num_batches, evaluate_now())
+                    model.train()
+            if pending:
+                self._check_finite(pending, epoch, batch + 1 - len(pending), num_batches)
+            train_loss.append(loss_sum.item() / max(epoch_images, 1))
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             train_seconds += time.perf_counter() - epoch_start
             images += epoch_images
-            val_accuracy.append(self._accuracy(model, val, device, autocast_dtype, channels_last))
+            val_accuracy.append(evaluate_now())
+            if trial is not None:
+                trial.report(epoch + 1, val_accuracy[-1], train_loss=train_loss[-1])
         model.train(was_training)
         reward_fn = _REWARDS[self._reward] if isinstance(self._reward, str) else self._reward
         return {
@@ -361,7 +400,7 @@ class Trainer:
             "train_loss": train_loss,
             "images_per_second": images / train_seconds if train_seconds > 0 else math.inf,
             "seconds": time.perf_counter() - start,
-            "epochs": self._epochs,
+            "epochs": epochs,
             "device": str(device),
         }
 
@@ -383,7 +422,7 @@ class Trainer:
                 f"`data` must provide a test split for test_accuracy, but got {self._data!r}"
             )
         autocast_dtype, _ = amp_settings(device, self._mixed_precision)
-        channels_last = use_channels_last(device, train[0], self._channels_last)
+        channels_last = use_channels_last(device, self._sample(train), self._channels_last)
         model = prepare(model, device, channels_last)
         was_training = model.training
         accuracy = self._accuracy(model, test, device, autocast_dtype, channels_last)
@@ -395,7 +434,12 @@ class Trainer:
     def _num_classes(self) -> int:
         """The number of classes the labels of the training and validation data need."""
         train, val, _ = self._splits(torch.device("cpu"))
-        return int(max(train[1].max(), val[1].max())) + 1
+        return num_classes(train, val)
+
+    @staticmethod
+    def _sample(split: Any) -> torch.Tensor:
+        """Inputs like the split's (for the memory format)."""
+        return split[0] if is_pair(split) else first_batch(split)[0]
 
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
@@ -426,40 +470,28 @@ class Trainer:
                 f"batch {first_batch + position + 1}/{num_batches}"
             )
 
-    @torch.no_grad()
     def _accuracy(
         self,
         model: nn.Module,
-        split: Split,
+        split: Any,
         device: torch.device,
         autocast_dtype: torch.dtype | None,
         channels_last: bool,
     ) -> float:
-        model.eval()
-        x, y = split
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        for start in range(0, x.shape[0], self._eval_batch_size):
-            xb = x[start : start + self._eval_batch_size]
-            if channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(
-                device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
-            ):
-                logits = model(xb)
-            correct += (logits.argmax(dim=1) == y[start : start + self._eval_batch_size]).sum()
-        return correct.item() / x.shape[0]
+        return accuracy(model, split, self._eval_batch_size, device, autocast_dtype, channels_last)
 
-    def _splits(self, device: torch.device) -> tuple[Split, Split, Split | None]:
-        """The data on ``device``, loaded on first use and cached on the instance."""
+    def _splits(self, device: torch.device) -> tuple[Any, Any, Any | None]:
+        """The data on ``device`` (tensor pairs moved there; Datasets and DataLoaders as
+        they are, their batches are moved), loaded on first use and cached."""
         key = str(device)
         with self._lock:
             if key not in self._cache:
                 cpu = self._cache.get("cpu") or self._load()
                 self._cache["cpu"] = cpu
                 self._cache[key] = tuple(  # type: ignore[assignment]
-                    None if s is None else (s[0].to(device), s[1].to(device)) for s in cpu
+                    (s[0].to(device), s[1].to(device)) if is_pair(s) else s for s in cpu
                 )
             return self._cache[key]
 
-    def _load(self) -> tuple[Split, Split, Split | None]:
+    def _load(self) -> tuple[Any, Any, Any | None]:
         return load_splits(self._data)

@@ -6,7 +6,7 @@ import math
 from typing import Any, ClassVar
 
 from symbolic_nas.tuner.pruners.base import Pruner, register
-from symbolic_nas.validation import Interval
+from symbolic_nas.validation import Interval, parameter_error
 
 
 @register("asha")
@@ -61,8 +61,6 @@ class ASHAPruner(Pruner):
             }
         )
         if max_resource is not None and max_resource < min_resource:
-            from symbolic_nas.validation import parameter_error
-
             raise parameter_error(
                 "max_resource",
                 f"at least min_resource={min_resource!r}",

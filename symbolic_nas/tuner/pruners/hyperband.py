@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from symbolic_nas.tuner.pruners.asha import ASHAPruner
 from symbolic_nas.tuner.pruners.base import Pruner, register
-from symbolic_nas.validation import Interval
+from symbolic_nas.validation import Interval, parameter_error
 
 
 @register("hyperband")
@@ -27,7 +27,10 @@ class HyperbandPruner(Pruner):
     JMLR 18, 2018.
 
     Args:
-        max_resource: The full resource of a trial (e.g. its epochs), Hyperband's R.
+        max_resource: The full resource of a trial (e.g. its epochs), Hyperband's R,
+            also each trial's :meth:`budget` (``sn.Trainer`` then trains that many
+            epochs); None: the brackets are laid out for ``R = min_resource * η ** 2``
+            and trials get no budget (the evaluator's own length).
         reduction_factor: η, above 1.
         min_resource: The smallest first rung, above 0.
 
@@ -38,13 +41,17 @@ class HyperbandPruner(Pruner):
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "max_resource": [Interval(float, 0, None, closed="neither")],
+        "max_resource": [None, Interval(float, 0, None, closed="neither")],
         "reduction_factor": [Interval(float, 1, None, closed="neither")],
         "min_resource": [Interval(float, 0, None, closed="neither")],
     }
 
     def __init__(
-        self, *, max_resource: float = 9, reduction_factor: float = 3, min_resource: float = 1
+        self,
+        *,
+        max_resource: float | None = None,
+        reduction_factor: float = 3,
+        min_resource: float = 1,
     ) -> None:
         self._validate(
             {
@@ -57,13 +64,18 @@ class HyperbandPruner(Pruner):
         self.max_resource = max_resource
         self.reduction_factor = reduction_factor
         self.min_resource = min_resource
-        ratio = max_resource / min_resource
+        if max_resource is not None and max_resource < min_resource:
+            raise parameter_error(
+                "max_resource", f"at least min_resource={min_resource!r}", max_resource
+            )
+        layout = max_resource if max_resource is not None else min_resource * reduction_factor**2
+        ratio = layout / min_resource
         s_max = math.floor(math.log(ratio, reduction_factor) + 1e-9) if ratio >= 1 else 0
         self.brackets = [
             ASHAPruner(
                 reduction_factor=reduction_factor,
                 min_resource=min_resource * reduction_factor**b,
-                max_resource=max_resource,
+                max_resource=layout if max_resource is None else max_resource,
             )
             for b in range(s_max + 1)
         ]
