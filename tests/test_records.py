@@ -68,7 +68,9 @@ def test_statuses_are_strings_with_a_lifecycle():
 
 
 def test_event_kinds_are_strings_and_unknown_kinds_are_skipped():
-    assert [k.value for k in EventKind] == ["run", "propose", "start", "lost", "end", "stop"]
+    assert [k.value for k in EventKind] == [
+        "run", "propose", "start", "lost", "end", "stop", "report",
+    ]  # fmt: skip
     for kind in EventKind:
         assert event_of({"event": kind.value}) is kind and f"{kind}" == kind.value
     assert event_of({"event": "note"}) is None and event_of({}) is None
