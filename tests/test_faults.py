@@ -46,15 +46,21 @@ def _alive(pid: int) -> bool:
 
 
 def _kill_driver_mid_run(
-    run_dir: pathlib.Path, workers: int, rng: random.Random, *extra: str
+    run_dir: pathlib.Path,
+    workers: int,
+    rng: random.Random,
+    *extra: str,
+    driver: str = h.__name__,
+    num_trials: int = NUM_TRIALS,
 ) -> set[int]:
     """Starts the driver, lets it finish a few more trials, SIGKILLs it; returns worker pids.
 
     ``extra``: the driver's algorithm name, then ``"tensorboard"`` to log to TensorBoard.
+    ``driver``: the driver's module (``python -m driver RUN_DIR NUM_TRIALS WORKERS ...``).
     """
     before = len(_ends(_records(run_dir)))
     process = subprocess.Popen(
-        [sys.executable, "-m", h.__name__, str(run_dir), str(NUM_TRIALS), str(workers), *extra],
+        [sys.executable, "-m", driver, str(run_dir), str(num_trials), str(workers), *extra],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -138,6 +144,54 @@ def test_a_sigkilled_reinforce_run_resumes_exactly_with_tensorboard(tmp_path):
     main.Reload()
     steps = [e.step for e in main.Scalars("search/reward")]
     assert len(steps) == len(set(steps))  # no trial logged twice across the sessions
+
+
+@pytest.mark.slow  # SIGKILLs and resumes a pruning driver several times: about 15 s
+def test_a_sigkilled_pruning_run_keeps_pruned_trials_pruned_and_decides_as_one_run(tmp_path):
+    """Inline, the resumed run with ASHA is the very run an uninterrupted search makes: a
+    pruned trial stays pruned (its end record never changes), a trial cut short mid-way
+    is re-run and gets the journal's answers for the steps it had reported, and the
+    pruner rebuilt from the journal decides the rest as it would have."""
+    from tests.helpers import pruning as hp
+
+    run_dir, num_trials = tmp_path / "run", 40
+    rng = random.Random(11)
+    first_seen: dict[int, dict] = {}
+    for _ in range(3):
+        _kill_driver_mid_run(run_dir, 1, rng, driver=hp.__name__, num_trials=num_trials)
+        ends = _ends(_records(run_dir))
+        assert len(ends) == len({e["id"] for e in ends}) < num_trials
+        for end in ends:
+            assert first_seen.setdefault(end["id"], end) == end, "a finished trial changed"
+    hp.run_driver(str(run_dir), num_trials, 1)
+    records = _records(run_dir)
+    ends = {e["id"]: e for e in _ends(records)}
+    assert sorted(ends) == list(range(num_trials))
+    assert all(first_seen[i] == ends[i] for i in first_seen)
+    reference = sn.search(
+        hp.curve_space(),
+        hp.reporting_reward,
+        algorithm="random",
+        num_trials=num_trials,
+        seed=0,
+        pruner=hp.asha(),
+        progress=False,
+    )
+    assert any(t.status == "pruned" for t in reference.trials)
+    assert [(t.tokens, t.status.value, t.reward) for t in reference.trials] == [
+        (ends[i]["tokens"], ends[i]["status"], ends[i]["reward"]) for i in range(num_trials)
+    ]
+    # Every answer in the journal is the one the uninterrupted run gave at that step.
+    answers: dict[tuple[int, float], bool] = {}
+    for r in records:
+        if event_of(r) is EventKind.REPORT:
+            key = (r["trial"], r["step"])
+            assert answers.setdefault(key, r["pruned"]) == r["pruned"], key
+    for trial in reference.trials:
+        last = trial.metrics["step"] if trial.status == "pruned" else hp.STEPS
+        assert [answers[(trial.id, s)] for s in range(1, last + 1)] == [False] * (last - 1) + [
+            trial.status == "pruned"
+        ]
 
 
 _HOLDER = """
