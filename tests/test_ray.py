@@ -93,3 +93,28 @@ def test_ray_actors_record_escaping_errors_and_survive_deaths_while_starting(ray
         "interrupt": "KeyboardInterrupt",
     }
     assert len(result.completed) == 3
+
+
+def test_reports_reach_the_driver_from_ray_actors_and_prune_as_inline(ray_session):
+    from tests.helpers import pruning as hp
+
+    def search(executor, workers):
+        return sn.search(
+            hp.curve_space(),
+            hp.reporting_reward,
+            algorithm="random",
+            num_trials=12,
+            executor=executor,
+            workers=workers,
+            seed=0,
+            pruner=hp.asha(),
+            progress=False,
+        )
+
+    inline, on_ray = search("inline", 1), search("ray", 1)
+    assert on_ray.pruned
+    assert all(t.worker.startswith("ray-") for t in on_ray.trials)
+    # One actor runs the trials in order: the same decisions as inline.
+    assert [(t.tokens, t.status, t.metrics) for t in on_ray.trials] == [
+        (t.tokens, t.status, t.metrics) for t in inline.trials
+    ]
