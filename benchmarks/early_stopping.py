@@ -63,9 +63,7 @@ class Evaluate:
     completes is also scored on the held-out test digits (for the pick only)."""
 
     def __init__(self, *, epochs: int, train: int) -> None:
-        self.trainer = sn.Trainer(
-            data=Digits(train), epochs=epochs, batch_size=64, lr=3e-3, seed=0
-        )
+        self.trainer = sn.Trainer(data=Digits(train), epochs=epochs, batch_size=64, lr=3e-3, seed=0)
 
     def __call__(self, model: nn.Module) -> dict[str, Any]:
         metrics = self.trainer(model)

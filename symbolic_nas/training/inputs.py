@@ -36,7 +36,7 @@ __all__ = [
 
 Split = tuple[torch.Tensor, torch.Tensor]
 #: What one split of ``data`` may be: a tensor pair, a ``Dataset`` or a ``DataLoader``.
-SplitSource = Split | Dataset | DataLoader
+SplitSource = Split | Dataset[Any] | DataLoader[Any]
 DataFn = Callable[
     [], tuple[SplitSource, SplitSource] | tuple[SplitSource, SplitSource, SplitSource]
 ]
@@ -133,7 +133,7 @@ def _check_split(name: str, split: Any) -> Any:
     ``DataLoader`` (returned as they are)."""
     if isinstance(split, (Dataset, DataLoader)):
         try:
-            empty = len(split) == 0
+            empty = len(split) == 0  # type: ignore[arg-type]
         except TypeError:  # an IterableDataset without a length
             empty = False
         if empty:

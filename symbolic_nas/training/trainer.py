@@ -36,7 +36,6 @@ from symbolic_nas.training.device import (
 from symbolic_nas.training.inputs import (
     TRIAL_HPARAMS,
     DataFn,
-    Split,
     check_logits,
     load_splits,
     trial_hparams,
@@ -228,7 +227,7 @@ class Trainer:
         self._channels_last = channels_last
         self._seed = seed
         self._report_every = report_every
-        self._cache: dict[str, tuple[Split, Split, Split | None]] = {}
+        self._cache: dict[str, tuple[Any, Any, Any | None]] = {}
         self._lock = threading.Lock()
 
     # Pickling drops the cached data (and the lock).
@@ -459,7 +458,11 @@ class Trainer:
         return cls(params, lr=self._lr, weight_decay=self._weight_decay)
 
     def _check_finite(
-        self, losses: list[torch.Tensor], epoch: int, first_batch: int, num_batches: int
+        self,
+        losses: list[torch.Tensor],
+        epoch: int,
+        first_batch: int,
+        num_batches: int | None,
     ) -> None:
         values = torch.stack(losses)
         bad = ~torch.isfinite(values)
@@ -467,7 +470,7 @@ class Trainer:
             position = int(bad.nonzero()[0, 0])
             raise NonFiniteLossError(
                 f"training loss is {values[position].item()} at epoch {epoch + 1}/{self._epochs}, "
-                f"batch {first_batch + position + 1}/{num_batches}"
+                f"batch {first_batch + position + 1}/{num_batches or '?'}"
             )
 
     def _accuracy(
@@ -488,7 +491,7 @@ class Trainer:
             if key not in self._cache:
                 cpu = self._cache.get("cpu") or self._load()
                 self._cache["cpu"] = cpu
-                self._cache[key] = tuple(  # type: ignore[assignment]
+                self._cache[key] = tuple(
                     (s[0].to(device), s[1].to(device)) if is_pair(s) else s for s in cpu
                 )
             return self._cache[key]
