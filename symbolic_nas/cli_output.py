@@ -94,7 +94,8 @@ def format_summary(result: Any) -> str:
     """
     lines = [
         f"{len(result.trials)} trials: {len(result.completed)} completed, "
-        f"{len(result.failed)} failed",
+        f"{len(result.failed)} failed"
+        + (f", {len(result.pruned)} pruned" if result.pruned else ""),
         format_best(result),
     ]
     if result.failed:

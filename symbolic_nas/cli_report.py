@@ -43,7 +43,8 @@ def format_report(run_dir: str, *, top: int = 5, columns: Sequence[str] | None =
         f"{history.sessions} session(s)",
         f"trials: {len(result.trials)} of {config.get('num_trials')} finished, "
         f"{len(result.completed)} completed, {len(result.failed)} failed, "
-        f"{len(history.unfinished)} unfinished",
+        + (f"{len(result.pruned)} pruned, " if result.pruned else "")
+        + f"{len(history.unfinished)} unfinished",
     ]
     if torn:
         lines.append(

@@ -277,3 +277,14 @@ def test_tensorboard_shows_each_trials_reports(tmp_path):
         steps = trial.metrics["step"] if trial.status == "pruned" else p.STEPS
         assert [s for s, _ in values] == list(range(1, steps + 1))
         assert values[-1][1] == pytest.approx(p.curve(trial.tokens, steps))
+
+
+def test_a_pruned_run_reads_back_and_reports_its_pruned_trials(tmp_path):
+    from symbolic_nas.cli_output import format_summary
+
+    result = _search(pruner=p.asha(), num_trials=8, run_dir=tmp_path / "run", tensorboard=False)
+    loaded = sn.load_run(tmp_path / "run")
+    assert [(t.status, t.metrics) for t in loaded.trials] == [
+        (t.status, t.metrics) for t in result.trials
+    ]
+    assert f", {len(result.pruned)} pruned" in format_summary(loaded).splitlines()[0]

@@ -86,7 +86,7 @@ class ProgressCallback(Callback):
         self._close()
         best = context.best
         self._best = best.reward if best is not None else None
-        self._failed = sum(t.status != TrialStatus.COMPLETED for t in context.trials)
+        self._failed = sum(t.status == TrialStatus.FAILED for t in context.trials)
         self.bar = tqdm(
             total=self.total if self.total is not None else context.num_trials,
             initial=len(context.trials),
@@ -105,7 +105,7 @@ class ProgressCallback(Callback):
             raise RuntimeError("ProgressCallback.on_search_start must be called first")
         changed = False
         reward = trial.reward
-        if trial.status != TrialStatus.COMPLETED:
+        if trial.status == TrialStatus.FAILED:
             self._failed += 1
             changed = True
         elif (
