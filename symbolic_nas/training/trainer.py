@@ -491,9 +491,11 @@ class Trainer:
             if key not in self._cache:
                 cpu = self._cache.get("cpu") or self._load()
                 self._cache["cpu"] = cpu
-                self._cache[key] = tuple(
-                    (s[0].to(device), s[1].to(device)) if is_pair(s) else s for s in cpu
-                )
+                moved: list[Any] = [
+                    (s[0].to(device), s[1].to(device)) if s is not None and is_pair(s) else s
+                    for s in cpu
+                ]
+                self._cache[key] = (moved[0], moved[1], moved[2])
             return self._cache[key]
 
     def _load(self) -> tuple[Any, Any, Any | None]:
