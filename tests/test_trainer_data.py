@@ -185,3 +185,36 @@ def test_a_trainer_search_with_asha_prunes_children():
     for trial in result.pruned:
         assert trial.metrics["step"] < 4 and 0 <= trial.metrics["value"] <= 1
         assert "train_loss" in trial.metrics
+
+
+def _width_net(arch):
+    w = arch["width"]
+    return nn.Sequential(nn.Linear(4, w), nn.ReLU(), nn.Linear(w, 3))
+
+
+class DatasetEvaluator:
+    """Picklable: the trainer (with a Dataset-returning data function) goes to workers."""
+
+    def __init__(self):
+        self.trainer = sn.Trainer(data=datasets, epochs=2, batch_size=16, seed=0)
+
+    def __call__(self, arch):
+        return self.trainer(_width_net(arch))
+
+
+def test_process_workers_train_on_datasets_and_report():
+    result = sn.search(
+        {"width": sn.oneof([2, 4, 8, 16])},
+        DatasetEvaluator(),
+        algorithm="random",
+        num_trials=4,
+        executor="process",
+        workers=2,
+        seed=0,
+        pruner=sn.pruners.ASHAPruner(reduction_factor=2, min_resource=1, max_resource=2),
+        progress=False,
+    )
+    assert all(t.worker.startswith("process-") for t in result.trials)
+    assert {t.status for t in result.trials} <= {"completed", "pruned"}
+    for trial in result.completed:
+        assert len(trial.metrics["val_accuracy"]) == 2
