@@ -1,0 +1,283 @@
+"""Ape-X actors: run episodes with their own ε and send prioritised transitions.
+
+An :class:`Actor` holds a copy of the network and walks episodes of
+``episode_length`` queries against the objective (random start, ε-greedy moves,
+:mod:`~symbolic_nas.algorithms.learned_search.walk`). The learner asks it for a
+*chunk* of steps at a time and sends the latest weights with each request, so
+weights flow to the actors as often as chunks do (Ape-X's periodic weight
+copy). Each chunk's n-step transitions come back with initial priorities, the
+|TD errors| under the actor's copy (Horgan et al., ICLR 2018).
+
+Two ways to host actors, behind one small handle interface (``submit``,
+``result``, ``close``): :class:`ProcessActor` (a ``multiprocessing`` spawn
+process, the default) and :class:`RayActor` (a Ray actor, ``executor="ray"``).
+A handle whose actor died raises :class:`ActorDied`, and the learner restarts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import random
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from symbolic_nas.algorithms.learned_search.agent import new_agent
+from symbolic_nas.algorithms.learned_search.algorithm import choose_move
+from symbolic_nas.algorithms.learned_search.learning import DoubleQ, NStep, Transition
+from symbolic_nas.algorithms.learned_search.walk import Walk
+from symbolic_nas.space.codec import Codec, encode
+
+__all__ = ["Actor", "ActorDied", "ProcessActor", "RayActor"]
+
+
+class ActorDied(RuntimeError):
+    """An actor process or Ray actor died (or stopped answering)."""
+
+
+def _value(result: Any) -> float:
+    if isinstance(result, Mapping):
+        result = result["reward"]
+    value = float(result)
+    return value if math.isfinite(value) else -math.inf
+
+
+class Actor:
+    """Runs episodes against ``objective`` (see the module docstring).
+
+    Args:
+        space: The space (or its codec).
+        objective: ``tokens -> float`` (or a mapping with ``"reward"``); higher is better.
+        seed: Seed of the actor's walk and ε draws.
+        epsilon: The actor's ε.
+        episode_length: Queries per episode.
+        gamma: Discount.
+        n_step: Steps of the n-step returns.
+        shape: The network's ``dim``, ``heads``, ``layers``.
+    """
+
+    def __init__(
+        self,
+        space: Any,
+        objective: Callable[[list[int]], Any],
+        *,
+        seed: int,
+        epsilon: float,
+        episode_length: int,
+        gamma: float,
+        n_step: int,
+        shape: dict[str, int],
+    ) -> None:
+        self.codec: Codec = space if isinstance(space, Codec) else encode(space)
+        self.objective = objective
+        self.rng = random.Random(seed)
+        self.epsilon = epsilon
+        self.episode_length = episode_length
+        self.network = new_agent(self.codec, seed=seed, **shape).network
+        self.scorer = DoubleQ(self.network)
+        self.nstep = NStep(n_step, gamma)
+        self.walk: Walk | None = None
+        self.steps = 0
+        self.episode_return = 0.0
+
+    def _begin(self) -> None:
+        self.walk = Walk(self.codec, self.rng)
+        start = self.walk.restart_tokens()
+        self.walk.observe(start, _value(self.objective(start)))
+        self.nstep.clear()
+        self.steps, self.episode_return = 1, 0.0
+
+    def _finish(self, out: list[Transition]) -> None:
+        """Partial-episode bootstrapping: the last steps bootstrap from the final state."""
+        assert self.walk is not None
+        open_moves = sorted(self.walk.candidates())
+        final = self.walk.observation(open_moves, self.episode_length)
+        steps = list(self.nstep.steps)
+        for k in range(len(steps)):
+            rest = steps[k:]
+            ret = sum(self.nstep.gamma**j * r for j, (_, _, r) in enumerate(rest))
+            out.append(Transition(rest[0][0], rest[0][1], ret, final, self.nstep.gamma ** len(rest)))
+        self.nstep.clear()
+
+    def run(self, weights: dict[str, torch.Tensor], steps: int) -> dict[str, Any]:
+        """Loads ``weights``, takes ``steps`` steps; returns transitions, priorities, returns."""
+        self.network.load_state_dict(weights)
+        self.scorer.target.load_state_dict(weights)
+        out: list[Transition] = []
+        returns: list[float] = []
+        for _ in range(steps):
+            if self.walk is None or self.steps >= self.episode_length:
+                if self.walk is not None:
+                    self._finish(out)
+                    returns.append(self.episode_return)
+                self._begin()
+            walk = self.walk
+            assert walk is not None
+            candidates = walk.candidates()
+            self.steps += 1
+            if not candidates:
+                tokens = walk.restart_tokens()
+                walk.observe(tokens, _value(self.objective(tokens)), restart=True)
+                continue
+            move, obs, action = choose_move(
+                self.network,
+                walk,
+                candidates,
+                horizon=self.episode_length,
+                epsilon=self.epsilon,
+                rng=self.rng,
+            )
+            tokens = candidates[move]
+            walk.propose(tokens)
+            reward = walk.observe(tokens, _value(self.objective(tokens)))
+            self.episode_return += reward
+            out += self.nstep.push(obs, action, reward)
+        priorities = self.scorer.priorities(out) if out else []
+        return {
+            "transitions": out,
+            "priorities": priorities,
+            "returns": returns,
+            "steps": steps,
+        }
+
+
+# ---------------------------------------------------------------------- processes
+
+
+def _exit_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _actor_main(conn: multiprocessing.connection.Connection, payload: bytes) -> None:
+    """An actor process: build the actor, then answer chunk requests until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
+    try:
+        import cloudpickle
+
+        torch.set_num_threads(1)
+        actor = Actor(**cloudpickle.loads(payload))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            conn.send(("fatal", traceback.format_exc()))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        try:
+            result = actor.run(*message)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                conn.send(("fatal", traceback.format_exc()))
+            return
+        conn.send(("done", result))
+
+
+class ProcessActor:
+    """An :class:`Actor` in a spawned process (one torch thread)."""
+
+    def __init__(self, name: str, kwargs: dict[str, Any], timeout: float) -> None:
+        import cloudpickle
+
+        self.name = name
+        self.timeout = timeout
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe(duplex=True)
+        self.process = context.Process(
+            target=_actor_main, args=(child, cloudpickle.dumps(kwargs)), name=name, daemon=True
+        )
+        self.process.start()
+        child.close()
+        self._receive("ready")
+
+    def _receive(self, expected: str) -> Any:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            ready = self.conn.poll(0.2)
+            if ready:
+                try:
+                    kind, value = self.conn.recv()
+                except (EOFError, OSError):
+                    raise ActorDied(f"{self.name} died (exit code {self.process.exitcode})") from None
+                if kind == "fatal":
+                    raise ActorDied(f"{self.name} failed:\n{value}")
+                if kind == expected:
+                    return value
+            elif not self.process.is_alive():
+                raise ActorDied(f"{self.name} died (exit code {self.process.exitcode})")
+            if time.monotonic() > deadline:
+                self.process.kill()
+                raise ActorDied(f"{self.name} did not answer within {self.timeout} s")
+
+    def submit(self, weights: dict[str, torch.Tensor], steps: int) -> None:
+        try:
+            self.conn.send((weights, steps))
+        except (OSError, ValueError):
+            pass  # A dead actor is found by result().
+
+    def result(self) -> dict[str, Any]:
+        return self._receive("done")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.process.join(2.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(1.0)
+        self.conn.close()
+
+
+class RayActor:
+    """An :class:`Actor` as a Ray actor (one CPU); needs ``pip install ray``."""
+
+    def __init__(self, name: str, kwargs: dict[str, Any], timeout: float) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ImportError(
+                '`executor` "ray" needs Ray: pip install "symbolic-nas[ray]"'
+            ) from None
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False)
+        self._ray = ray
+        self.name = name
+        self.timeout = timeout
+        remote = ray.remote(num_cpus=1, max_restarts=0)(Actor)
+        self.actor = remote.remote(**kwargs)
+        self.ref: Any = None
+
+    def submit(self, weights: dict[str, torch.Tensor], steps: int) -> None:
+        self.ref = self.actor.run.remote(weights, steps)
+
+    def result(self) -> dict[str, Any]:
+        try:
+            return self._ray.get(self.ref, timeout=self.timeout)  # type: ignore[no-any-return]
+        except Exception as e:  # RayActorError, GetTimeoutError, a failed task
+            raise ActorDied(f"{self.name} died: {type(e).__name__}: {str(e)[:300]}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._ray.kill(self.actor)
