@@ -106,7 +106,9 @@ def _optimum_row(name: str) -> int:
 # ---------------------------------------------------------------------- searching
 
 
-def _records(algorithm: str, objective: str, seed: int, trials: int) -> list[tuple[float, float, bool]]:
+def _records(
+    algorithm: str, objective: str, seed: int, trials: int
+) -> list[tuple[float, float, bool]]:
     """(fitness, report, is optimum) of each query of one search."""
     obj = _objective(objective)
     table, fitness, report = obj.arrays()
@@ -198,7 +200,9 @@ def search_benchmark(
     return {"results": results, "seconds": time.perf_counter() - start}
 
 
-def summarize(results: list[dict[str, Any]], budgets: tuple[int, ...]) -> dict[tuple[str, str], dict[str, Any]]:
+def summarize(
+    results: list[dict[str, Any]], budgets: tuple[int, ...]
+) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
         out.setdefault((r["objective"], r["algorithm"]), {"picks": [], "found": [], "seconds": 0.0})
@@ -231,7 +235,8 @@ def markdown_search(summary: dict[tuple[str, str], dict[str, Any]], budgets: tup
         lines += [
             f"### `{objective}`: {what}; figure: {shown} of the best-by-reward pick",
             "",
-            "| algorithm | runs | " + " | ".join(f"{b} queries" for b in budgets)
+            "| algorithm | runs | "
+            + " | ".join(f"{b} queries" for b in budgets)
             + " | median queries to optimum | found |",
             "|---|---|" + "---|" * len(budgets) + "---|---|",
         ]
@@ -240,7 +245,7 @@ def markdown_search(summary: dict[tuple[str, str], dict[str, Any]], budgets: tup
             if cell is None:
                 continue
             figures = " | ".join(f"{cell['mean'][b]:.2f} ± {cell['std'][b]:.2f}" for b in budgets)
-            median = "> %d" % budgets[-1] if math.isinf(cell["median"]) else f"{cell['median']:g}"
+            median = f"> {budgets[-1]}" if math.isinf(cell["median"]) else f"{cell['median']:g}"
             lines.append(
                 f"| {name} | {cell['runs']} | {figures} | {median} | {cell['share']:.0%} |"
             )
@@ -332,8 +337,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"wall time {bench['seconds']:.0f} s with {args.jobs} processes")
         if args.out:
             pathlib.Path(args.out).write_text(
-                json.dumps({"budgets": budgets, "seconds": bench["seconds"],
-                            "results": bench["results"]})  # fmt: skip
+                json.dumps(
+                    {"budgets": budgets, "seconds": bench["seconds"], "results": bench["results"]}
+                )
             )
 
 

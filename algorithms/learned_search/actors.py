@@ -105,7 +105,9 @@ class Actor:
         for k in range(len(steps)):
             rest = steps[k:]
             ret = sum(self.nstep.gamma**j * r for j, (_, _, r) in enumerate(rest))
-            out.append(Transition(rest[0][0], rest[0][1], ret, final, self.nstep.gamma ** len(rest)))
+            out.append(
+                Transition(rest[0][0], rest[0][1], ret, final, self.nstep.gamma ** len(rest))
+            )
         self.nstep.clear()
 
     def run(self, weights: dict[str, torch.Tensor], steps: int) -> dict[str, Any]:
@@ -220,7 +222,9 @@ class ProcessActor:
                 try:
                     kind, value = self.conn.recv()
                 except (EOFError, OSError):
-                    raise ActorDied(f"{self.name} died (exit code {self.process.exitcode})") from None
+                    raise ActorDied(
+                        f"{self.name} died (exit code {self.process.exitcode})"
+                    ) from None
                 if kind == "fatal":
                     raise ActorDied(f"{self.name} failed:\n{value}")
                 if kind == expected:
@@ -232,10 +236,8 @@ class ProcessActor:
                 raise ActorDied(f"{self.name} did not answer within {self.timeout} s")
 
     def submit(self, weights: dict[str, torch.Tensor], steps: int) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):  # A dead actor is found by result().
             self.conn.send((weights, steps))
-        except (OSError, ValueError):
-            pass  # A dead actor is found by result().
 
     def result(self) -> dict[str, Any]:
         return self._receive("done")

@@ -185,8 +185,7 @@ def load_agent(agent: str | os.PathLike[str]) -> Agent:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(
-            f"`agent` must be a file of format {FORMAT!r}, but {os.fspath(agent)!r} has "
-            f"{found!r}"
+            f"`agent` must be a file of format {FORMAT!r}, but {os.fspath(agent)!r} has {found!r}"
         )
     try:
         network = QNetwork(NetworkConfig(**state["config"]))

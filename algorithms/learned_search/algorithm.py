@@ -295,4 +295,3 @@ class LearnedSearch(Algorithm):
 def _shape(network: QNetwork) -> dict[str, int]:
     c = network.config
     return {"dim": c.dim, "heads": c.heads, "layers": c.layers}
-

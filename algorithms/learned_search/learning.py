@@ -125,11 +125,15 @@ class DoubleQ:
         with torch.no_grad():
             return self._td(transitions, self.target).abs().numpy() + 1e-3
 
-    def update(self, transitions: Sequence[Transition], weights: np.ndarray) -> tuple[float, np.ndarray]:
+    def update(
+        self, transitions: Sequence[Transition], weights: np.ndarray
+    ) -> tuple[float, np.ndarray]:
         """One Huber-loss step weighted by ``weights``; returns (loss, new |TD errors|)."""
         td = self._td(transitions, self.target)
         w = torch.as_tensor(weights, dtype=torch.float32)
-        loss = (w * torch.nn.functional.huber_loss(td, torch.zeros_like(td), reduction="none")).mean()
+        loss = (
+            w * torch.nn.functional.huber_loss(td, torch.zeros_like(td), reduction="none")
+        ).mean()
         self.optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.network.parameters(), 10.0)
@@ -140,12 +144,14 @@ class DoubleQ:
         return float(loss.detach()), td.detach().abs().numpy() + 1e-3
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "network": self.network.state_dict(),
-            "target": self.target.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "updates": self.updates,
-        }
+        return copy.deepcopy(
+            {
+                "network": self.network.state_dict(),
+                "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "updates": self.updates,
+            }
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.network.load_state_dict(state["network"])

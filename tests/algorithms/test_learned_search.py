@@ -86,7 +86,7 @@ def test_nstep_returns_and_replay_priorities():
     assert out[0].reward == pytest.approx(1 + 0.5 + 0.25) and out[0].next_state == 3
     replay = PrioritizedReplay(capacity=10, seed=0)
     replay.add(list(range(4)), np.array([1e-6, 1e-6, 1e-6, 100.0]))
-    index, items, weights = replay.sample(50)
+    _, items, weights = replay.sample(50)
     assert items.count(3) > 45 and weights.max() == pytest.approx(1.0)
 
 
@@ -145,7 +145,9 @@ def test_an_agent_file_round_trips(tmp_path):
 
 def test_a_missing_agent_is_named(tmp_path):
     algo = algorithms.get("learned_search", agent=str(tmp_path / "nope.pt"))
-    with pytest.raises(FileNotFoundError, match=r"`agent` must be a shipped agent's name.*nope\.pt"):
+    with pytest.raises(
+        FileNotFoundError, match=r"`agent` must be a shipped agent's name.*nope\.pt"
+    ):
         algo.setup(NB201)
 
 
@@ -236,8 +238,10 @@ def _best_first_move(agent) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_training_learns_the_known_best_move_and_is_reproducible():
-    settings = dict(actors=1, transitions=1500, chunk=100, episode_length=10, warmup=200,
-                    updates_per_transition=0.3, batch_size=32, target_every=50, seed=0, **SHAPE)  # fmt: skip
+    settings = dict(
+        actors=1, transitions=1500, chunk=100, episode_length=10, warmup=200,
+        updates_per_transition=0.3, batch_size=32, target_every=50, seed=0, **SHAPE,
+    )  # fmt: skip
     first = train(tiny_objective, TINY, **settings)
     assert _best_first_move(first.agent) == (0, 3)  # a = 3 is worth 30, b or c 3 at most
     second = train(tiny_objective, TINY, **settings)
