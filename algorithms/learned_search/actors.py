@@ -143,7 +143,7 @@ class Actor:
             reward = walk.observe(tokens, _value(self.objective(tokens)))
             self.episode_return += reward
             out += self.nstep.push(obs, action, reward)
-        priorities = self.scorer.priorities(out) if out else []
+        priorities: list[float] = self.scorer.priorities(out).tolist() if out else []
         return {
             "transitions": out,
             "priorities": priorities,
@@ -267,8 +267,8 @@ class RayActor:
         self._ray = ray
         self.name = name
         self.timeout = timeout
-        remote = ray.remote(num_cpus=1, max_restarts=0)(Actor)
-        self.actor = remote.remote(**kwargs)
+        remote: Any = ray.remote(num_cpus=1, max_restarts=0)(Actor)
+        self.actor: Any = remote.remote(**kwargs)
         self.ref: Any = None
 
     def submit(self, weights: dict[str, torch.Tensor], steps: int) -> None:
@@ -276,9 +276,10 @@ class RayActor:
 
     def result(self) -> dict[str, Any]:
         try:
-            return self._ray.get(self.ref, timeout=self.timeout)  # type: ignore[no-any-return]
+            result: dict[str, Any] = self._ray.get(self.ref, timeout=self.timeout)
         except Exception as e:  # RayActorError, GetTimeoutError, a failed task
             raise ActorDied(f"{self.name} died: {type(e).__name__}: {str(e)[:300]}") from None
+        return result
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

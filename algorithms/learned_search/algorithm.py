@@ -92,8 +92,9 @@ class LearnedSearch(Algorithm):
         batch_size: Transitions per online update.
         updates_per_step: Online updates after each answered move.
         replay_size: Capacity of the online replay buffer.
-        horizon: The episode length the progress feature counts against; None
-            uses the budget (100 without one).
+        horizon: The episode length the progress feature counts against (the
+            shipped agent was trained on episodes of 100 queries). It does not
+            follow the budget, so a search read early is the same search.
         seed: Seed of the walk, ε and (for an untrained agent) the initial weights.
 
     Raises:
@@ -125,7 +126,7 @@ class LearnedSearch(Algorithm):
         "batch_size": [Interval(int, 1, None)],
         "updates_per_step": [Interval(int, 0, None)],
         "replay_size": [Interval(int, 1, None)],
-        "horizon": [Interval(int, 1, None), None],
+        "horizon": [Interval(int, 1, None)],
     }
 
     def __init__(
@@ -140,7 +141,7 @@ class LearnedSearch(Algorithm):
         batch_size: int = 32,
         updates_per_step: int = 1,
         replay_size: int = 5000,
-        horizon: int | None = None,
+        horizon: int = 100,
         seed: int | None = 0,
     ):
         validate_params(
@@ -162,7 +163,7 @@ class LearnedSearch(Algorithm):
         self.batch_size = batch_size
         self.updates_per_step = updates_per_step
         self.replay_size = replay_size
-        self._horizon_option = horizon
+        self.horizon = horizon
 
     # ------------------------------------------------------------------ setup
 
@@ -186,7 +187,6 @@ class LearnedSearch(Algorithm):
     def _setup(self) -> None:
         self._agent, self.trained = self._load()
         self.online = (not self.trained) if self._online_option is None else self._online_option
-        self.horizon = self._horizon_option or self.budget or 100
         self._walk = Walk(self.codec, self.rng)
         self._moves: dict[int, dict[str, Any]] = {}
         self._learner = DoubleQ(self._agent.network, lr=self.lr, target_every=50)

@@ -282,17 +282,17 @@ def train(
                 writer.add_scalar("learner/replay_size", len(replay), done)
                 writer.add_scalar("learner/updates", learner.updates, done)
                 writer.add_scalar("actors/transitions_per_second", rate, done)
-                for i, e in enumerate(eps):
-                    writer.add_scalar(f"actors/epsilon/{i}", e, done)
+                for i, eps_i in enumerate(eps):
+                    writer.add_scalar(f"actors/epsilon/{i}", eps_i, done)
                 if episode_returns:
                     writer.add_scalar("episodes/return", returns_log[-1], done)
             if checkpoint is not None and (rounds % checkpoint_every == 0 or done >= transitions):
                 _checkpoint(checkpoint, agent, learner, replay, done, rounds)
                 if log is not None:
-                    loss = f"{losses_log[-1]:.4f}" if losses_log else "-"
+                    shown = f"{losses_log[-1]:.4f}" if losses_log else "-"
                     log(
                         f"round {rounds}: {done} transitions, {learner.updates} updates, "
-                        f"loss {loss}, {rate:.0f} transitions/s"
+                        f"loss {shown}, {rate:.0f} transitions/s"
                     )
         seconds = time.perf_counter() - start
         rate = produced / max(1e-9, time.perf_counter() - ready)
