@@ -110,7 +110,7 @@ def test_default_uses_the_shipped_agent_on_nasbench201_and_learns_elsewhere():
     algo = algorithms.get("learned_search", seed=0)
     algo.setup(NB201, budget=20)
     assert (algo.trained, algo.online) == (True, False)
-    other = algorithms.get("learned_search", seed=0)
+    other = algorithms.get("learned_search", seed=0, batch_size=8)
     other.setup(sn.encode(TINY), budget=20)
     assert (other.trained, other.online) == (False, True)
     for _ in range(20):
