@@ -134,7 +134,7 @@ def save_agent(agent: Agent, path: str | os.PathLike[str]) -> pathlib.Path:
     Example:
         >>> import tempfile, pathlib
         >>> import symbolic_nas as sn
-        >>>         >>> agent = new_agent(sn.encode({"k": sn.oneof([3, 5])}), seed=0)
+        >>> agent = new_agent(sn.encode({"k": sn.oneof([3, 5])}), seed=0)
         >>> path = save_agent(agent, pathlib.Path(tempfile.mkdtemp()) / "a.pt")
         >>> load_agent(path).signature
         [['k', 'categorical', 2]]

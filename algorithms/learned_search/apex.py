@@ -59,7 +59,7 @@ def epsilons(num_actors: int, epsilon: float = 0.4, alpha: float = 7.0) -> list[
 
     Example:
         >>> [round(e, 4) for e in epsilons(3)]
-        [0.4, 0.0253, 0.0016]
+        [0.4, 0.0162, 0.0007]
     """
     check("num_actors", num_actors, [Interval(int, 1, None)])
     if num_actors == 1:
