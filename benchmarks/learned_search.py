@@ -284,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
     parser.add_argument("--transitions", type=int, default=TRAIN["transitions"])
+    parser.add_argument(
+        "--updates-per-transition", type=float, default=0.1,
+        help="throughput: learner updates per transition (0: actors only)",
+    )  # fmt: skip
     parser.add_argument("--out", default=None, help="write the figures (JSON) here")
     parser.add_argument("--agent-out", default=str(SHIPPED_FILE))
     args = parser.parse_args(argv)
@@ -312,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for actors in (1, 2):
             result = train(
                 Objective("c10"), spaces.get("nasbench201"), actors=actors,
-                transitions=args.transitions, chunk=50, seed=0,
+                transitions=args.transitions, chunk=100, seed=0,
+                updates_per_transition=args.updates_per_transition,
             )  # fmt: skip
             figures[actors] = round(result.transitions_per_second, 1)
             print(f"{actors} actor(s): {figures[actors]} transitions/s", flush=True)
