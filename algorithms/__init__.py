@@ -20,6 +20,7 @@ from symbolic_nas.algorithms import optuna_sampler as optuna_sampler  # "optuna"
 from symbolic_nas.algorithms import q_learning as q_learning  # registers "q_learning"
 from symbolic_nas.algorithms import random_search  # noqa: F401  (registers "random")
 from symbolic_nas.algorithms import random_walk as random_walk  # registers "random_walk"
+from symbolic_nas.algorithms import successive_halving as successive_halving  # "successive_halving"
 from symbolic_nas.algorithms.base import Algorithm, Proposal, available, get, register
 
 __all__ = ["Algorithm", "Proposal", "available", "get", "register"]

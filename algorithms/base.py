@@ -69,6 +69,14 @@ class Proposal(LazyDNA):
     codec: Codec | None = dataclasses.field(default=None, repr=False)
     floats: dict[int, float] = dataclasses.field(default_factory=dict)
 
+    @property
+    def budget(self) -> float | None:
+        """The resource (e.g. epochs) the algorithm's schedule gives this proposal's
+        trial (``meta["budget"]``, from multi-fidelity algorithms such as
+        ``successive_halving``), or None: the evaluator's own choice."""
+        value = self.meta.get("budget")
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (without the codec; ``floats`` only when there are some)."""
         out = {
@@ -129,6 +137,9 @@ class Algorithm(abc.ABC):
     name: ClassVar[str] = ""
     #: Whether feedback changes future proposals (random search: False).
     learns: ClassVar[bool] = True
+    #: Whether proposals carry a training budget (:attr:`Proposal.budget`) that the
+    #: tuner hands to the trial (multi-fidelity schedules: ``successive_halving``).
+    schedules_budget: ClassVar[bool] = False
     #: Each keyword hyperparameter's constraints (:mod:`symbolic_nas.validation`);
     #: a subclass's dict merges this one.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {

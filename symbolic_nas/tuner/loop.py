@@ -169,6 +169,11 @@ class _Search:
         self.resumed = False
         self.history_sessions = 0
         self.weights_warned = False
+        if options.pruner is not None and self.algorithm.schedules_budget:
+            raise ValueError(
+                f"`pruner` must be None with algorithm {self.algorithm.name!r}, which gives "
+                f"each trial its budget (a multi-fidelity schedule), but got {options.pruner!r}"
+            )
         self.pruning = Pruning(
             options.pruner.fresh() if options.pruner is not None else None,
             self.run_storage.append,
@@ -350,7 +355,7 @@ class _Search:
             attempt,
             keep_weights=self._weights_threshold(),
             floats=dict(trial.floats),
-            budget=self.pruning.budget(trial.id),
+            budget=self._budget(trial),
         )
         worker = executor.submit(task)
         trial.status, trial.attempts, trial.worker = TrialStatus.RUNNING, attempt, worker
@@ -358,6 +363,14 @@ class _Search:
         self.run_storage.append(start_record(trial, cause=self.rerun_causes.pop(trial.id, None)))
         self.active[trial.id] = trial
         callbacks("on_trial_start", trial, self.context)
+
+    def _budget(self, trial: Trial) -> float | None:
+        """The trial's budget: its proposal's (a multi-fidelity algorithm's schedule),
+        else the pruner's; None: the evaluator's own choice."""
+        proposal = self.algorithm.outstanding_proposal(trial.id)
+        if proposal is not None and proposal.budget is not None:
+            return proposal.budget
+        return self.pruning.budget(trial.id)
 
     def _finish(self, outcome: Outcome, callbacks: CallbackList) -> None:
         trial = self.active.pop(outcome.trial_id, None)
@@ -384,6 +397,9 @@ class _Search:
         trial.status = outcome.status if completed or pruned else TrialStatus.FAILED
         trial.reward = outcome.reward if completed else None
         trial.metrics = dict(outcome.metrics)
+        budget = self._budget(trial)
+        if budget is not None:  # Shown by report, load_run and TensorBoard.
+            trial.metrics.setdefault("budget", budget)
         trial.error, trial.traceback = outcome.error, outcome.traceback
         trial.started, trial.duration = outcome.started, outcome.duration
         trial.worker = outcome.worker or trial.worker
