@@ -188,7 +188,7 @@ class SuccessiveHalving(Algorithm):
             bracket, rung, config_id = promotion
             self._promoted[bracket][rung].add(config_id)
             config = self._configs[config_id]
-            meta = {
+            meta: dict[str, Any] = {
                 "budget": self.rungs[rung + 1],
                 "rung": rung + 1,
                 "bracket": bracket,

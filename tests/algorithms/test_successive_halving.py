@@ -3,6 +3,7 @@ the budget reaching the trial (and the Trainer), resume, errors."""
 
 from __future__ import annotations
 
+import io
 import random
 
 import pytest
@@ -10,8 +11,8 @@ import torch
 
 import symbolic_nas as sn
 from symbolic_nas import algorithms
-from symbolic_nas.storage.records import EventKind, event_of
 from symbolic_nas.storage.journal import JournalStorage
+from symbolic_nas.storage.records import EventKind, event_of
 from symbolic_nas.validation import InvalidParameterError
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -92,7 +93,7 @@ def test_state_dict_round_trip_continues_the_schedule():
         if p.id % 4 != 3:  # some stay outstanding
             algo.feedback(p, _reward(p.tokens))
     clone = _sh(seed=3)
-    buffer = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     torch.save(algo.state_dict(), buffer)
     buffer.seek(0)
     clone.load_state_dict(torch.load(buffer, weights_only=True))
