@@ -105,7 +105,10 @@ def search(
     ends with status ``pruned``, keeps its last report as metrics, its worker takes
     the next trial at once, and the algorithm is told ``pruned_reward``. Reports are
     journaled and shown per trial in TensorBoard; on resume the pruner is rebuilt
-    from the journal (see :mod:`symbolic_nas.tuner.pruning`).
+    from the journal (see :mod:`symbolic_nas.tuner.pruning`). Without pruning, a
+    multi-fidelity algorithm (``algorithm="successive_halving"``) gives each trial a
+    budget (``sn.current_trial().budget``, its ``budget`` metric) and promotes the best
+    architectures to larger ones as new trials; it cannot be combined with a ``pruner``.
 
     Args:
         space: The search space (a symbolic value with placeholders, or ``sn.annotate``'s).

@@ -206,3 +206,26 @@ def test_the_trainer_trains_the_proposals_budget_epochs():
         assert trial.metrics["epochs"] == trial.metrics["budget"]
         assert len(trial.metrics["val_accuracy"]) == trial.metrics["budget"]
     assert result.trials[2].tokens == max(result.trials[:2], key=lambda t: t.reward).tokens
+
+
+def test_budgets_reach_process_workers_and_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from symbolic_nas.review.tensorboard import TRIAL_PREFIX
+
+    sh = algorithms.get("successive_halving", min_budget=1, max_budget=4, reduction_factor=2)
+    result = _search(
+        algorithm=sh, num_trials=8, workers=2, executor="process", run_dir=tmp_path / "run",
+        tensorboard=True,
+    )  # fmt: skip
+    budgets = [t.metrics["budget"] for t in result.trials]
+    assert [t.metrics["seen_budget"] for t in result.trials] == budgets
+    assert 2 in budgets  # promotions happened while two trials were outstanding
+    top = max(result.trials, key=lambda t: t.metrics["budget"])
+    events = EventAccumulator(
+        str(tmp_path / "run" / "tensorboard" / "trials" / f"{top.id:05d}"),
+        size_guidance={"scalars": 0},
+    )
+    events.Reload()
+    (event,) = events.Scalars(TRIAL_PREFIX + "budget")
+    assert event.value == top.metrics["budget"]
