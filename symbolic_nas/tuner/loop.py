@@ -55,6 +55,7 @@ from symbolic_nas.tuner.executors.main_guard import check_main_module, check_not
 from symbolic_nas.tuner.options import CallbackList, SearchOptions
 from symbolic_nas.tuner.pruning import Pruning, pruned_feedback
 from symbolic_nas.tuner.resume import EvaluatorChangedWarning, restore, run_config
+from symbolic_nas.validation import InvalidParameterError
 
 __all__ = [
     "EvaluatorChangedWarning",
@@ -170,7 +171,7 @@ class _Search:
         self.history_sessions = 0
         self.weights_warned = False
         if options.pruner is not None and self.algorithm.schedules_budget:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"`pruner` must be None with algorithm {self.algorithm.name!r}, which gives "
                 f"each trial its budget (a multi-fidelity schedule), but got {options.pruner!r}"
             )

@@ -175,7 +175,7 @@ def test_resume_and_replay_reproduce_the_schedule(tmp_path):
 
 def test_a_pruner_and_a_budget_schedule_are_refused_together():
     with pytest.raises(
-        ValueError, match=r"`pruner` must be None with algorithm 'successive_halving'"
+        InvalidParameterError, match=r"`pruner` must be None with algorithm 'successive_halving'"
     ):
         _search(pruner="asha")
 
