@@ -206,6 +206,13 @@ _COMMON = [
         default=None,
         help="Where trials run (default: inline for 1 worker, else processes).",
     ),
+    click.option(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="Run trials on the Ray cluster whose head is there (implies --executor ray; "
+        "see the README's Distributed section for token authentication).",
+    ),
     click.option("--trial-timeout", type=float, default=None, help="Seconds per trial."),
     click.option(
         "--max-consecutive-failures",
@@ -264,16 +271,38 @@ def _execute(
 ) -> None:
     """Runs ``sn.search`` with the ``run`` arguments, the kept ``options`` and the other
     common options (``--tensorboard``, ``--progress``, ``--top``)."""
+    executor = options["executor"] or "auto"
+    if common["ray_address"] is not None:
+        if executor not in ("auto", "ray"):
+            raise click.BadParameter(
+                f"needs --executor ray, but got --executor {executor}", param_hint="--ray-address"
+            )
+        executor = "ray"
+        _connect_ray(common["ray_address"])
     kwargs = {
         **run,
         "workers": _workers(options["workers"]),
-        "executor": options["executor"] or "auto",
+        "executor": executor,
         "trial_timeout": options["trial_timeout"],
         "max_consecutive_failures": options["max_consecutive_failures"],
         "tensorboard": common["tensorboard"],
         "progress": common["progress"],
     }
     _run(kwargs, cli_config, common["top"])
+
+
+def _connect_ray(address: str) -> None:
+    """Connects to the Ray cluster at ``address``, or stops with the reason."""
+    from symbolic_nas.tuner.executors.ray_actors import connect
+
+    try:
+        connect(address)
+    except (ImportError, ConnectionError) as e:
+        raise click.ClickException(str(e)) from None
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--ray-address") from None
+    except Exception as e:  # ConnectionError, Ray's AuthenticationError and the like
+        raise click.ClickException(f"cannot connect to Ray at {address!r}: {e}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
+import sys
 
 import pytest
+from click.testing import CliRunner
 
 import symbolic_nas as sn
 from symbolic_nas.storage.trial import TrialStatus
@@ -21,6 +24,11 @@ SCRIPT = ("ok", "raise", "crash", "sleep", "ok", "ok", "ok", "ok")
 def ray_session():
     root = str(pathlib.Path(h.__file__).resolve().parents[2])  # tests.helpers.tuner
     pythonpath = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # Ray replaces 127.0.0.1 with the host's network address (and listens on every
+    # interface) unless it thinks clusters are off: keep this test's Ray on loopback.
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -29,6 +37,7 @@ def ray_session():
     )
     yield
     ray.shutdown()
+    ray_constants.ENABLE_RAY_CLUSTER = True
 
 
 def test_a_search_on_ray_actors_survives_faults(ray_session, tmp_path):
@@ -118,3 +127,93 @@ def test_reports_reach_the_driver_from_ray_actors_and_prune_as_inline(ray_sessio
     assert [(t.tokens, t.status, t.metrics) for t in on_ray.trials] == [
         (t.tokens, t.status, t.metrics) for t in inline.trials
     ]
+
+
+def test_a_trial_that_asks_for_gpus_the_cluster_lacks_is_refused_before_any_starts(
+    ray_session, tmp_path
+):
+    with pytest.raises(ValueError, match=r"`gpus_per_trial` must fit on one node .* 0 GPU"):
+        sn.search(
+            h.small_space(),
+            h.token_reward,
+            num_trials=2,
+            executor="ray",
+            workers=1,
+            gpus_per_trial=1,
+            run_dir=tmp_path / "run",
+            tensorboard=False,
+            progress=False,
+        )
+    journal = (tmp_path / "run" / "journal.jsonl").read_text()
+    assert '"start"' not in journal
+
+
+def test_a_module_the_nodes_cannot_import_is_named(ray_session, tmp_path, monkeypatch):
+    """The evaluator lives in a module that only the driver has (it is gone from disk, as
+    if it were on the driver's machine alone): the error names it and points at runtime_env."""
+    from symbolic_nas.tuner.executors.base import WorkerError
+
+    (tmp_path / "sn_driver_only.py").write_text(
+        "import symbolic_nas as sn\n\n@sn.evaluator(input='tokens')\n"
+        "def score(tokens):\n    return float(sum(tokens))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import sn_driver_only  # type: ignore[import-not-found]
+
+    (tmp_path / "sn_driver_only.py").unlink()
+    try:
+        with pytest.raises(
+            WorkerError, match=r"the module 'sn_driver_only' cannot be imported.*runtime_env"
+        ):
+            sn.search(
+                h.small_space(),
+                sn_driver_only.score,
+                num_trials=2,
+                executor="ray",
+                workers=1,
+                tensorboard=False,
+                progress=False,
+            )
+    finally:
+        sys.modules.pop("sn_driver_only", None)
+
+
+def test_actors_the_cluster_cannot_place_are_given_up_and_the_search_ends(ray_session):
+    """Three actors on two CPUs: the third is given up after its placement timeout, with a
+    warning; the task it held runs on a live actor, and the search returns."""
+    from symbolic_nas.tuner.executors.ray_actors import RayExecutor
+
+    executor = RayExecutor(workers=3, placement_timeout=5.0)
+    with pytest.warns(RuntimeWarning, match=r"could not be placed on the Ray cluster within 5 s"):
+        result = sn.search(
+            h.wide_space(),
+            h.slow_token_reward,
+            algorithm="random",
+            num_trials=8,
+            executor=executor,
+            tensorboard=False,
+            progress=False,
+        )
+    assert len(result.completed) == 8 and {t.attempts for t in result.trials} == {1}
+    assert executor.slots == 2
+
+
+def test_an_address_where_no_cluster_answers_says_which_and_how_long():
+    from symbolic_nas import cli
+    from symbolic_nas.tuner.executors.ray_actors import connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # Bound, never listening: connections are refused.
+        with pytest.raises(
+            ConnectionError,
+            match=rf"no Ray cluster answers at '127.0.0.1:{port}'"
+            r": nothing accepted a connection there in 1\.\d s",
+        ):
+            connect(f"127.0.0.1:{port}", timeout=1.0)
+        with pytest.raises(ValueError, match="`address` must be HOST:PORT"):
+            connect("ray://head:10001")
+        out = CliRunner().invoke(
+            cli.cli, ["search", "x:y", "--ray-address", "nohost", "--num-trials", "1"]
+        )
+    assert out.exit_code == 2 and "`address` must be HOST:PORT" in out.output

@@ -1,24 +1,39 @@
 """The Ray executor: trials on reusable Ray actors, the algorithm stays in the driver.
 
 Install with ``pip install 'symbolic-nas[ray]'``. Connect to a cluster before
-searching (``ray start --head`` on the head node, ``ray start --address=HEAD:6379``
-on the others, then ``ray.init(address="auto")`` in the driver); without a
-connection, a local Ray instance is started for the search and shut down after it.
+searching (``ray.init(address="HEAD:6379")``, or :func:`connect`, or pass ``address``;
+the README's "Distributed" section has the cluster steps, token authentication
+included); without a connection, a local Ray instance is started for the search and
+shut down after it.
+
+Actors that the cluster cannot place (more workers than its live nodes hold, counting
+one CPU and ``gpus_per_trial`` GPUs each, say the replacement of an actor whose node was
+lost) are given up after ``placement_timeout`` seconds, with a warning, and the search
+goes on with fewer actors; the task such an actor held (it never began) runs on the next
+free live actor.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
+import os
+import re
+import socket
 import threading
 import time
+import warnings
 from typing import Any
 
 from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
 from symbolic_nas.tuner.executors.base import Slot, SlotExecutor, WorkerError
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "connect"]
+
+#: Seconds an actor may wait for a node with room before it is given up.
+PLACEMENT_TIMEOUT = 60.0
 
 #: Seconds between the driver's looks for reports while it waits for results.
 _REPORT_POLL = 0.05
@@ -30,6 +45,63 @@ def _ray() -> Any:
         return importlib.import_module("ray")
     except ImportError as e:
         raise ImportError(f"executor='ray' needs Ray: pip install 'symbolic-nas[ray]' ({e})") from e
+
+
+def connect(address: str, *, timeout: float = 30.0, **init_kwargs: Any) -> None:
+    """Connects this process to the Ray cluster at ``address`` (``HOST:PORT`` of its head).
+
+    It first waits up to ``timeout`` seconds for something to accept connections there,
+    so a wrong address fails fast and says so, then calls ``ray.init(address=...)``.
+    With token authentication (Ray's default for clusters that have a token), the token
+    must reach this process as on every node: ``RAY_AUTH_MODE=token`` and the token in
+    ``~/.ray/auth_token``, ``RAY_AUTH_TOKEN_PATH`` or ``RAY_AUTH_TOKEN``.
+
+    Args:
+        address: The head's ``HOST:PORT`` (``ray start --head --port=PORT``).
+        timeout: Seconds to wait for the head to answer.
+        **init_kwargs: More arguments of ``ray.init`` (``runtime_env=...``).
+
+    Raises:
+        ConnectionError: No cluster answers at ``address`` within ``timeout`` seconds, or
+            Ray cannot connect to it (without the cluster's token, say).
+        ValueError: ``address`` is not ``HOST:PORT``.
+
+    Example:
+        >>> connect("127.0.0.1:1", timeout=0.1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ConnectionError: no Ray cluster answers at '127.0.0.1:1': ...
+    """
+    host, _, port = address.rpartition(":")
+    if address.startswith("ray://") or not host or not port.isdigit():
+        raise ValueError(
+            f"`address` must be HOST:PORT of a Ray head node (ray start --head --port=PORT), "
+            f"but got {address!r}"
+        )
+    started = time.monotonic()
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=2.0):
+                break
+        except OSError as e:
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise ConnectionError(
+                    f"no Ray cluster answers at {address!r}: nothing accepted a connection "
+                    f"there in {waited:.1f} s ({e}); start its head with "
+                    f"`ray start --head --port={port}`, or check the address and the firewall"
+                ) from None
+            time.sleep(min(0.5, max(0.0, timeout - waited)))
+    try:
+        _ray().init(address=address, **init_kwargs)
+    except ConnectionError as e:  # Ray says only that it failed: most often, the token.
+        mode = os.environ.get("RAY_AUTH_MODE")
+        raise ConnectionError(
+            f"the head at {address!r} answers, but Ray could not connect ({e}). A cluster "
+            "with token authentication needs RAY_AUTH_MODE=token and its token in this "
+            "process too (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN; here "
+            f"RAY_AUTH_MODE is {mode!r}); see the README's Distributed section"
+        ) from e
 
 
 class _Reports:
@@ -97,6 +169,7 @@ class _Slot(Slot):
     ready_ref: Any = None
     ref: Any = None
     generation: int = 0
+    created: float = 0.0  # time.monotonic() when the actor was asked for.
 
     @property
     def name(self) -> str:
@@ -108,10 +181,14 @@ class RayExecutor(SlotExecutor[_Slot]):
 
     Each actor loads the evaluation once and asks Ray for one CPU and
     ``gpus_per_trial`` GPUs. An actor past the time limit is killed and replaced;
-    an actor that dies mid-trial is replaced and its trial reported ``TrialStatus.LOST``.
-    An actor that dies while starting is replaced and its task handed on, up to
-    ``start_retries`` times in a row; one whose ``__init__`` raised (the evaluation
-    cannot load) stops the search with
+    an actor that dies mid-trial (or whose node is lost) is replaced and its trial
+    reported ``TrialStatus.LOST``: the tuner runs it again on the next free live actor
+    (a replacement gets tasks only once it is ready). An actor that the cluster cannot
+    place within ``placement_timeout`` seconds is given up with a ``RuntimeWarning`` and
+    the search goes on with fewer actors. An actor that dies while starting is replaced
+    and its task handed on, up to ``start_retries`` times in a row; one whose
+    ``__init__`` raised (the evaluation cannot load, say a module the nodes cannot
+    import) stops the search with
     :class:`~symbolic_nas.tuner.executors.base.WorkerError` at once.
 
     Args:
@@ -121,6 +198,15 @@ class RayExecutor(SlotExecutor[_Slot]):
         threads: Torch threads per actor.
         trial_timeout: Seconds before a trial is failed, or None.
         start_retries: How often in a row one actor may die while starting.
+        address: The cluster to connect to (see :func:`connect`) when this process is
+            not connected yet; None: a local Ray is started for the search.
+        placement_timeout: Seconds before an actor that the cluster has no room for (more
+            actors than its live nodes hold) is given up.
+
+    Example:
+        >>> executor = RayExecutor(workers=2, address="127.0.0.1:6379", placement_timeout=30)
+        >>> executor.gpus_per_trial, executor.placement_timeout
+        (0.0, 30.0)
     """
 
     worker_noun = "actor"
@@ -133,21 +219,32 @@ class RayExecutor(SlotExecutor[_Slot]):
         threads: int = 1,
         trial_timeout: float | None = None,
         start_retries: int = 3,
+        address: str | None = None,
+        placement_timeout: float = PLACEMENT_TIMEOUT,
     ) -> None:
         super().__init__(trial_timeout=trial_timeout, start_retries=start_retries)
+        if not placement_timeout > 0:
+            raise ValueError(f"`placement_timeout` must be > 0, but got {placement_timeout!r}")
         self._workers = workers
         self.gpus_per_trial = float(gpus_per_trial)
         self.threads = threads
+        self.address = address
+        self.placement_timeout = float(placement_timeout)
         self._payload: Any = None
         self._remote: Any = None
         self._reports: Any = None
         self._started_ray = False
+        self._backlog: collections.deque[Task] = collections.deque()  # Of given-up actors.
 
     def start(self, evaluation: Evaluation) -> None:
         ray = _ray()
         if not ray.is_initialized():
-            ray.init()
+            if self.address is not None:
+                connect(self.address)
+            else:
+                ray.init()
             self._started_ray = True
+        self._check_fits()
         if self._workers == "auto":
             resources = ray.cluster_resources()
             if self.gpus_per_trial > 0:
@@ -165,12 +262,69 @@ class RayExecutor(SlotExecutor[_Slot]):
         self._payload = ray.put(dumps(evaluation, main_by_reference=False))
         self._slots = [self._new_slot(i, 0) for i in range(self.slots)]
 
+    def _check_fits(self) -> None:
+        """Raises ValueError when no node of the cluster has one CPU and
+        ``gpus_per_trial`` GPUs (before any actor is asked for)."""
+        nodes = [n.get("Resources", {}) for n in _ray().nodes() if n.get("Alive")]
+        if any(
+            r.get("CPU", 0) >= 1 and r.get("GPU", 0) >= self.gpus_per_trial - 1e-9 for r in nodes
+        ):
+            return
+        have = ", ".join(f"{r.get('CPU', 0):g} CPU + {r.get('GPU', 0):g} GPU" for r in nodes)
+        raise ValueError(
+            f"`gpus_per_trial` must fit on one node of the Ray cluster (each actor asks for "
+            f"1 CPU and {self.gpus_per_trial:g} GPU), but got gpus_per_trial="
+            f"{self.gpus_per_trial:g} and nodes with {have or 'nothing'}; add nodes with "
+            "GPUs (`ray start --num-gpus=N`) or lower gpus_per_trial"
+        )
+
     def _new_slot(self, index: int, generation: int) -> _Slot:
         remote = self._remote.options(num_cpus=1, num_gpus=self.gpus_per_trial, max_restarts=0)
-        slot = _Slot(index=index, actor=None, ready_ref=None, generation=generation)
+        slot = _Slot(index=index, generation=generation, created=time.monotonic())
         slot.actor = remote.remote(self._payload, self.threads, slot.name, self._reports)
         slot.ready_ref = slot.actor.ready.remote()
         return slot
+
+    # ------------------------------------------------------------------ which actor runs what
+
+    def _usable(self, slot: _Slot) -> bool:
+        """A free actor that may take a task: a ready one, or any while none is ready
+        (at the start, tasks queue up behind the actors' loading)."""
+        if slot.task is not None:
+            return False
+        return slot.ready_time is not None or all(s.ready_time is None for s in self._slots)
+
+    def free_slots(self) -> int:
+        return max(0, sum(1 for s in self._slots if self._usable(s)) - len(self._backlog))
+
+    def submit(self, task: Task) -> str:
+        usable = [s for s in self._slots if self._usable(s)]
+        if len(usable) <= len(self._backlog):
+            raise RuntimeError("no free actor: call wait() first")
+        slot = min(usable, key=lambda s: s.ready_time is None)  # A ready one first.
+        self._assign(slot, task)
+        return slot.name
+
+    def _assign(self, slot: _Slot, task: Task) -> None:
+        slot.task, slot.submitted = task, time.monotonic()
+        self._send(slot, task)
+
+    def _dispatch_backlog(self) -> None:
+        """Hands the tasks of given-up actors to free live actors."""
+        while self._backlog:
+            slot = next((s for s in self._slots if s.task is None and s.ready_time), None)
+            if slot is None:
+                return
+            self._assign(slot, self._backlog.popleft())
+
+    def wait(self, timeout: float | None) -> list[Outcome]:
+        if self._pending:
+            return self._drain()
+        if not self._backlog and not any(s.task is not None for s in self._slots):
+            return []
+        self._poll(timeout)
+        self._check_deadlines()
+        return self._drain()
 
     def _send(self, slot: _Slot, task: Task) -> None:
         slot.ref = slot.actor.run.remote(task)
@@ -180,9 +334,13 @@ class RayExecutor(SlotExecutor[_Slot]):
         self._check_ready()  # A ready actor's running task has a deadline.
         running = [s for s in self._slots if s.task is not None]
         refs = [s.ref for s in running]
-        done = self._wait_serving_reports(refs, self._wait_seconds(timeout))
-        if done:
-            done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        starting = [s.ready_ref for s in self._slots if s.ready_time is None]
+        if refs or starting:
+            done = self._wait_serving_reports(refs + starting, self._wait_seconds(timeout))
+            if done and refs:
+                done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        else:
+            done = []
         # An actor answers `ready` before it runs a task: checked first, a dead actor
         # that never got ready counts as a startup failure.
         self._check_ready()
@@ -190,6 +348,8 @@ class RayExecutor(SlotExecutor[_Slot]):
         for slot in running:
             if slot.ref in finished and slot in self._slots:  # (not replaced just now)
                 self._collect(slot)
+        self._check_placement()
+        self._dispatch_backlog()
 
     def _wait_serving_reports(self, refs: list[Any], seconds: float | None) -> list[Any]:
         """``ray.wait`` for the first finished task, answering reports meanwhile."""
@@ -229,6 +389,62 @@ class RayExecutor(SlotExecutor[_Slot]):
                     continue
                 self._ready(slot)
 
+    def _check_placement(self) -> None:
+        """Gives up actors beyond the cluster's room that waited ``placement_timeout``
+        seconds (the newest first); an actor that the cluster has room for is left to
+        start, however long that takes (a ``runtime_env`` set-up, say)."""
+        now = time.monotonic()
+        overdue = [
+            s
+            for s in self._slots
+            if s.ready_time is None and now - s.created >= self.placement_timeout
+        ]
+        if not overdue:
+            return
+        excess = len(self._slots) - self._capacity()
+        for slot in sorted(overdue, key=lambda s: s.created, reverse=True)[: max(0, excess)]:
+            self._give_up(slot, now - slot.created)
+
+    def _capacity(self) -> int:
+        """How many actors the cluster's live nodes hold at once (all resources counted)."""
+        total = 0
+        for node in _ray().nodes():
+            if not node.get("Alive"):
+                continue
+            resources = node.get("Resources", {})
+            fits = int(resources.get("CPU", 0) + 1e-9)
+            if self.gpus_per_trial > 0:
+                fits = min(fits, int(resources.get("GPU", 0) / self.gpus_per_trial + 1e-9))
+            total += fits
+        return total
+
+    def _give_up(self, slot: _Slot, waited: float) -> None:
+        ray = _ray()
+        ray.kill(slot.actor, no_restart=True)
+        self._slots.remove(slot)
+        self.slots = len(self._slots)
+        if slot.task is not None:  # It never began: the next free live actor runs it.
+            self._backlog.appendleft(slot.task)
+        free = ray.available_resources()
+        asked = f"1 CPU and {self.gpus_per_trial:g} GPU"
+        where = (
+            f"free now: {free.get('CPU', 0):g} CPU, {free.get('GPU', 0):g} GPU, "
+            f"{len([n for n in ray.nodes() if n.get('Alive')])} nodes alive"
+        )
+        if not self._slots:
+            self.close()
+            raise WorkerError(
+                f"no Ray actor could be placed: {slot.name} waited {waited:.0f} s for a node "
+                f"with {asked} ({where}); add nodes or lower workers/gpus_per_trial"
+            )
+        warnings.warn(
+            f"{slot.name} could not be placed on the Ray cluster within "
+            f"{self.placement_timeout:g} s (it asks for {asked}; {where}); it is given "
+            f"up and the search goes on with {len(self._slots)} actor(s)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
     def _collect(self, slot: _Slot) -> None:
         ray = _ray()
         try:
@@ -242,7 +458,7 @@ class RayExecutor(SlotExecutor[_Slot]):
     def _actor_died(self, slot: _Slot, error: BaseException) -> None:
         if getattr(error, "actor_init_failed", False):  # Its __init__ raised: it never will load.
             self.close()
-            raise WorkerError(f"Ray actors cannot load the evaluation: {error}") from error
+            raise WorkerError(_load_error(error)) from error
         self._died(
             slot,
             startup_error=f"Ray actors cannot load the evaluation: {error}",
@@ -259,9 +475,24 @@ class RayExecutor(SlotExecutor[_Slot]):
         for slot in self._slots:
             ray.kill(slot.actor, no_restart=True)
         self._slots = []
+        self._backlog.clear()
         if self._reports is not None:
             ray.kill(self._reports, no_restart=True)
             self._reports = None
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
+
+
+def _load_error(error: BaseException) -> str:
+    """Why actors cannot load the evaluation, naming a module the nodes cannot import."""
+    missing = re.search(r"No module named '([^']+)'", str(error))
+    if missing is None:
+        return f"Ray actors cannot load the evaluation: {error}"
+    return (
+        f"Ray actors cannot load the evaluation: the module {missing.group(1)!r} cannot be "
+        "imported on the Ray nodes (the space or the evaluator uses it). Install it on every "
+        "node, or ship it with the job: ray.init(address=..., runtime_env={'working_dir': "
+        "'.'}) or runtime_env={'py_modules': [module]}.\nRay said: "
+        + str(error).strip().splitlines()[-1]
+    )
