@@ -21,6 +21,7 @@ import argparse
 import os
 import pathlib
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -152,6 +153,7 @@ def main() -> None:
         f"   speed-up: {results[1]['span'] / results[2]['span']:.2f}x "
         f"({results[1]['wall'] / results[2]['wall']:.2f}x with start-up)"
     )
+    shutil.rmtree(root, ignore_errors=True)  # Tokens, logs, Ray's session files.
 
 
 if __name__ == "__main__":

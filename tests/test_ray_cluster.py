@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,7 @@ def cluster():
         yield cluster
     finally:
         cluster.close()  # Every node's process group, even when the test failed.
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -254,11 +254,13 @@ class RayExecutor(SlotExecutor[_Slot]):
         else:
             self.slots = int(self._workers)
         self._remote = ray.remote(_Actor)
-        self._reports = (
-            ray.remote(_Reports).options(num_cpus=0, max_concurrency=1000).remote()
-            if self.report_handler is not None
-            else None
-        )
+        self._reports = None
+        if self.report_handler is not None:  # On the driver's node: it lives as long.
+            here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
+                ray.get_runtime_context().get_node_id(), soft=False
+            )
+            options = {"num_cpus": 0, "max_concurrency": 1000, "scheduling_strategy": here}
+            self._reports = ray.remote(_Reports).options(**options).remote()
         self._payload = ray.put(dumps(evaluation, main_by_reference=False))
         self._slots = [self._new_slot(i, 0) for i in range(self.slots)]
 
