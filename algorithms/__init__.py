@@ -16,6 +16,7 @@ from symbolic_nas.algorithms import controller as controller  # registers "reinf
 from symbolic_nas.algorithms import evolution as evolution  # registers "evolution"
 from symbolic_nas.algorithms import learned_search as learned_search  # "learned_search"
 from symbolic_nas.algorithms import local_search as local_search  # registers "local_search"
+from symbolic_nas.algorithms import nsga2 as nsga2  # registers "nsga2"
 from symbolic_nas.algorithms import optuna_sampler as optuna_sampler  # "optuna", "tpe"
 from symbolic_nas.algorithms import q_learning as q_learning  # registers "q_learning"
 from symbolic_nas.algorithms import random_search  # noqa: F401  (registers "random")

@@ -21,7 +21,7 @@ import difflib
 import math
 import numbers
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import pyglove as pg
@@ -110,6 +110,15 @@ Proposed = (
 _BUDGET = [Interval(int, 1, None), None]
 # NaN and infinities are rewards too: they mean "failed".
 _REWARD = [Satisfies(_is_real, "a float", invalid=["1", True]), None]
+_OBJECTIVES = [
+    Satisfies(
+        lambda v: isinstance(v, (list, tuple))
+        and len(v) > 0
+        and all(_is_real(x) and math.isfinite(x) for x in v),
+        "a non-empty list of finite floats",
+        invalid=[[], [math.nan]],
+    )
+]
 
 
 class Algorithm(abc.ABC):
@@ -140,6 +149,9 @@ class Algorithm(abc.ABC):
     #: Whether proposals carry a training budget (:attr:`Proposal.budget`) that the
     #: tuner hands to the trial (multi-fidelity schedules: ``successive_halving``).
     schedules_budget: ClassVar[bool] = False
+    #: Whether the algorithm learns from the objective vector of ``feedback(...,
+    #: objectives=...)`` (NSGA-II) rather than from the scalar reward alone.
+    multi_objective: ClassVar[bool] = False
     #: Each keyword hyperparameter's constraints (:mod:`symbolic_nas.validation`);
     #: a subclass's dict merges this one.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -226,8 +238,20 @@ class Algorithm(abc.ABC):
         self._outstanding[proposal.id] = proposal
         return proposal
 
-    def feedback(self, proposal: Proposal, reward: float | None) -> None:
-        """Reports the reward of a proposal; None or a non-finite reward means failed."""
+    def feedback(
+        self,
+        proposal: Proposal,
+        reward: float | None,
+        *,
+        objectives: Sequence[float] | None = None,
+    ) -> None:
+        """Reports the reward of a proposal; None or a non-finite reward means failed.
+
+        ``objectives`` is the trial's objective vector (every entry maximised: the
+        tuner negates minimised metrics) when the search has several objectives; a
+        multi-objective algorithm (:attr:`multi_objective`) learns from it, the others
+        from ``reward`` alone. It is ignored for a failed proposal.
+        """
         if not isinstance(proposal, Proposal):
             raise TypeError(f"`proposal` must be a Proposal, but got {proposal!r}")
         check("reward", reward, _REWARD)
@@ -248,7 +272,11 @@ class Algorithm(abc.ABC):
             self.num_failed += 1
             self._failed(own)
             return
-        self._feedback(own, float(reward))
+        if objectives is not None:
+            check("objectives", objectives, _OBJECTIVES)
+            self._feedback_objectives(own, float(reward), [float(v) for v in objectives])
+        else:
+            self._feedback(own, float(reward))
 
     @property
     def version(self) -> int:
@@ -307,6 +335,13 @@ class Algorithm(abc.ABC):
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
         """Learns from a finite reward."""
+
+    def _feedback_objectives(
+        self, proposal: Proposal, reward: float, objectives: list[float]
+    ) -> None:
+        """Learns from a finite reward and the objective vector (default: the reward alone)."""
+        del objectives
+        self._feedback(proposal, reward)
 
     def _failed(self, proposal: Proposal) -> None:
         """A proposal failed (no reward). Default: no learning signal."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from symbolic_nas import algorithms as _algorithms
+from symbolic_nas.review.pareto_plot import ParetoPlotCallback
 from symbolic_nas.review.progress import ProgressCallback
 from symbolic_nas.review.tensorboard import TensorBoardCallback
 from symbolic_nas.storage.rundir import TENSORBOARD
@@ -20,6 +21,7 @@ from symbolic_nas.storage.trial import SearchResult
 from symbolic_nas.tuner.callbacks import Callback
 from symbolic_nas.tuner.executors.local import Executor
 from symbolic_nas.tuner.loop import run
+from symbolic_nas.tuner.objectives import Scalarization
 from symbolic_nas.tuner.options import SearchOptions
 from symbolic_nas.tuner.pruners import Pruner
 
@@ -52,6 +54,10 @@ def search(
     keep_weights: str | int | None = None,
     pruner: str | Pruner | None = None,
     pruned_reward: str | float | None = "last",
+    objectives: Mapping[str, str] | None = None,
+    scalarization: Scalarization | None = None,
+    constraints: Mapping[str, float] | None = None,
+    infeasible_reward: float | None = None,
 ) -> SearchResult:
     """Searches ``space`` for the architecture with the highest reward.
 
@@ -110,6 +116,21 @@ def search(
     budget (``sn.current_trial().budget``, its ``budget`` metric) and promotes the best
     architectures to larger ones as new trials; it cannot be combined with a ``pruner``.
 
+    **Several objectives.** With ``objectives={"accuracy": "max", "latency": "min"}``
+    the evaluator returns a dict holding those metrics and the tuner makes the
+    reward: the first objective (negated when minimised) by default, or
+    ``scalarization=sn.MnasNetReward(target=T)`` (``acc × (lat/T) ** w``, Tan et
+    al., CVPR 2019) or ``sn.TuNASReward(target=T, beta=β)`` (``acc + β·|lat/T − 1|``,
+    Bender et al., CVPR 2020). ``constraints={"latency": T}`` makes a trial above
+    ``T`` infeasible (``metrics["feasible"] = False``): the algorithm is told
+    ``infeasible_reward`` (default 0.0). A multi-objective algorithm (``"nsga2"``)
+    learns from the objective vector of the feasible trials instead.
+    ``result.pareto_front()`` lists the non-dominated trials. An objective the
+    evaluator does not return stops the search at the first trial
+    (:class:`~symbolic_nas.tuner.objectives.ObjectiveMissingError`). Measurements
+    for the metrics: :func:`symbolic_nas.measured` (parameters, FLOPs, latency, in
+    the worker) and :class:`symbolic_nas.LatencyTable` (a CSV of costs).
+
     Args:
         space: The search space (a symbolic value with placeholders, or ``sn.annotate``'s).
         evaluate: Called with the built model (or tokens / DNA, see ``sn.evaluator``);
@@ -147,6 +168,12 @@ def search(
             None: trials always run to the end.
         pruned_reward: What the algorithm is told for a pruned trial: ``"last"`` (its
             last reported value), None (no learning signal) or a finite penalty.
+        objectives: ``{metric: "max" | "min"}`` to trade off, or None (the reward alone).
+        scalarization: How the reward is made from the objectives (None: the first one).
+        constraints: ``{objective: bound}``: at most ``bound`` for a minimised
+            objective, at least for a maximised one.
+        infeasible_reward: What the algorithm is told for a trial that breaks a
+            constraint (None: 0.0).
 
     Returns:
         The :class:`~symbolic_nas.storage.trial.SearchResult`: every finished trial, by id.
@@ -189,6 +216,10 @@ def search(
         keep_weights=keep_weights,
         pruner=pruner,
         pruned_reward=pruned_reward,
+        objectives=objectives,
+        scalarization=scalarization,
+        constraints=constraints,
+        infeasible_reward=infeasible_reward,
     )
     return run(space, evaluate, options, default_callbacks=_default_callbacks)
 
@@ -197,6 +228,8 @@ def _default_callbacks(options: SearchOptions) -> list[Callback]:
     callbacks: list[Callback] = []
     if options.run_dir is not None and options.tensorboard:
         callbacks.append(TensorBoardCallback(os.path.join(options.run_dir, TENSORBOARD)))
+    if options.run_dir is not None and options.tensorboard and options.objectives is not None:
+        callbacks.append(ParetoPlotCallback(os.path.join(options.run_dir, TENSORBOARD)))
     if options.progress:
         callbacks.append(ProgressCallback(total=options.num_trials, disable=False))
     return callbacks

@@ -47,6 +47,7 @@ class RunRecords:
             codec=codec,
             run_dir=self.run_dir,
             algorithm=self.config.get("algorithm"),
+            objectives=(self.config.get("objectives") or {}).get("directions"),
         )
 
 

@@ -225,12 +225,16 @@ def report_record(
     }
 
 
-def end_record(trial: Trial, feedback: float | None) -> dict[str, Any]:
+def end_record(
+    trial: Trial, feedback: float | None, *, objectives: list[float] | None = None
+) -> dict[str, Any]:
     """The record of a finished trial, written right before ``algorithm.feedback()``.
 
     Args:
         trial: The finished trial (stored whole, see :meth:`Trial.to_record`).
         feedback: What the algorithm is told (None: no learning signal).
+        objectives: The objective vector the algorithm is told with it (a search
+            with several objectives), recorded only when given.
 
     Example:
         >>> record = end_record(Trial(5, [0], status="completed", reward=0.5), 0.5)
@@ -242,6 +246,8 @@ def end_record(trial: Trial, feedback: float | None) -> dict[str, Any]:
         {'act': 'gelu'}
     """
     record = {"event": EventKind.END.value, "trial": trial.to_record(), "feedback": feedback}
+    if objectives is not None:
+        record["objectives"] = list(objectives)
     if trial.codec is not None:
         with contextlib.suppress(ValueError):  # invalid tokens: the trial's error says so
             record["labels"] = trial.codec.labels(trial.tokens, trial.floats)

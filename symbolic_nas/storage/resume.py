@@ -158,7 +158,7 @@ def replay(
             if own is None:
                 continue  # Fed before the checkpoint was taken.
             fed.add(trial_id)
-            algorithm.feedback(own, record.get("feedback"))
+            algorithm.feedback(own, record.get("feedback"), objectives=record.get("objectives"))
     return list(replaced.values())
 
 

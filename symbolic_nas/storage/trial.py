@@ -258,12 +258,14 @@ class SearchResult:
         codec: The codec of the searched space.
         run_dir: The run directory, or None for an in-memory run.
         algorithm: The algorithm's registered name.
+        objectives: The search's ``objectives`` (``{metric: "max" | "min"}``), or None.
     """
 
     trials: list[Trial]
     codec: Codec | None = None
     run_dir: str | None = None
     algorithm: str | None = None
+    objectives: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.run_dir is not None:
@@ -298,6 +300,52 @@ class SearchResult:
         ]
         ranked.sort(key=lambda rt: (-rt[0], rt[1].id))
         return [t for _, t in ranked[:k]]
+
+    def pareto_front(self, objectives: dict[str, str] | None = None) -> list[Trial]:
+        """The completed trials no other completed trial dominates, by the first objective.
+
+        A trial dominates another when it is at least as good in every objective
+        and better in one. Trials that break a constraint (``metrics["feasible"]``
+        is False) or lack an objective are left out; trials with equal objective
+        values appear once (the lowest id).
+
+        Args:
+            objectives: ``{metric: "max" | "min"}``; None: the search's ``objectives``.
+
+        Raises:
+            ValueError: If neither gives the objectives.
+
+        Example:
+            >>> import symbolic_nas as sn
+            >>> space = {"w": sn.oneof([1, 2, 3])}
+            >>> result = sn.search(space, lambda a: {"acc": a["w"] / 3, "size": a["w"] ** 2},
+            ...                    objectives={"acc": "max", "size": "min"},
+            ...                    algorithm="random", num_trials=6, seed=0)
+            >>> [t.metrics["acc"] for t in result.pareto_front()]
+            [1.0, 0.6666666666666666, 0.3333333333333333]
+        """
+        from symbolic_nas.algorithms.pareto import pareto_indices
+
+        directions = objectives if objectives is not None else self.objectives
+        if not directions:
+            raise ValueError(
+                "`objectives` must be given ({metric: 'max' | 'min'}) for a search run without "
+                "them, but got None"
+            )
+        candidates = [
+            t
+            for t in self.completed
+            if t.metrics.get("feasible", True) is not False
+            and all(_is_number(t.metrics.get(name)) for name in directions)
+        ]
+        points = [
+            [t.metrics[n] if d == "max" else -t.metrics[n] for n, d in directions.items()]
+            for t in candidates
+        ]
+        unique: dict[tuple[float, ...], Trial] = {}
+        for i in sorted(pareto_indices(points), key=lambda i: ([-x for x in points[i]], i)):
+            unique.setdefault(tuple(points[i]), candidates[i])  # ties: the lowest id
+        return list(unique.values())
 
     def to_records(self) -> list[dict[str, Any]]:
         """One flat, JSON-able dict per trial, by id.
@@ -345,6 +393,10 @@ class SearchResult:
 
 _FIXED = ("id", "status", "reward")
 _TIMES = ("error", "attempts", "started", "duration", "worker", "tokens")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _flat_record(trial: Trial) -> dict[str, Any]:

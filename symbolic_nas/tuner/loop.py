@@ -52,6 +52,7 @@ from symbolic_nas.tuner.executors.local import (
     visible_gpus,
 )
 from symbolic_nas.tuner.executors.main_guard import check_main_module, check_not_bootstrapping
+from symbolic_nas.tuner.objectives import ObjectiveEvaluator, ObjectiveMissingError
 from symbolic_nas.tuner.options import CallbackList, SearchOptions
 from symbolic_nas.tuner.pruning import Pruning, pruned_feedback
 from symbolic_nas.tuner.resume import EvaluatorChangedWarning, restore, run_config
@@ -298,7 +299,7 @@ class _Search:
             if len(self.finished) < o.num_trials:
                 executor = self._make_executor()
                 executor.set_report_handler(self.pruning.handle)
-                executor.start(Evaluation(self.codec, self.evaluate))
+                executor.start(Evaluation(self.codec, self._evaluator()))
                 self._loop(executor, callbacks)
             reason = "completed"
         except KeyboardInterrupt:
@@ -319,6 +320,20 @@ class _Search:
             finally:
                 self.run_storage.close()  # Releases the run directory's lock.
         return result
+
+    def _evaluator(self) -> Callable[[Any], Any]:
+        """The evaluator the workers run: with objectives, one that makes the reward."""
+        objectives = self.options.objectives
+        return self.evaluate if objectives is None else ObjectiveEvaluator(self.evaluate, objectives)
+
+    def _objective_vector(self, trial: Trial) -> list[float] | None:
+        """What a multi-objective algorithm is told besides the reward (feasible trials)."""
+        objectives = self.options.objectives
+        if objectives is None or trial.status is not TrialStatus.COMPLETED:
+            return None
+        if trial.metrics.get("feasible", True) is False:
+            return None
+        return objectives.vector(trial.metrics)
 
     def _callbacks(self) -> CallbackList:
         return CallbackList(self.default_callbacks + self.options.callbacks)
@@ -377,6 +392,11 @@ class _Search:
         trial = self.active.pop(outcome.trial_id, None)
         if trial is None:
             return
+        if (outcome.error or "").startswith(f"{ObjectiveMissingError.__name__}:"):
+            # Not a failed trial but a search that cannot go on: stop before journaling it.
+            raise ObjectiveMissingError(
+                f"trial {trial.id}: {outcome.error.partition(': ')[2]}"  # type: ignore[union-attr]
+            )
         if outcome.status == TrialStatus.LOST:
             # Only deaths of the trial's own worker count against max_retries, not the
             # attempts cut short by the driver stopping (rerun cause "driver_stopped").
@@ -413,8 +433,9 @@ class _Search:
             raise RuntimeError(f"trial {trial.id} ended but its proposal is not outstanding")
         self._save_weights(trial, outcome)  # Before the end record: a kept trial has them.
         self.consistent = False
-        self.run_storage.append(end_record(trial, feedback), durable=True)
-        self.algorithm.feedback(proposal, feedback)
+        vector = self._objective_vector(trial) if feedback is not None else None
+        self.run_storage.append(end_record(trial, feedback, objectives=vector), durable=True)
+        self.algorithm.feedback(proposal, feedback, objectives=vector)
         self.consistent = True
         self.pruning.finish(trial)
         self.finished[trial.id] = trial
@@ -487,6 +508,7 @@ class _Search:
             codec=self.codec,
             run_dir=self.options.run_dir,
             algorithm=self.algorithm.name,
+            objectives=None if self.options.objectives is None else self.options.objectives.directions,
         )
 
 

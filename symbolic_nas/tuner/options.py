@@ -14,6 +14,7 @@ from symbolic_nas import algorithms as _algorithms
 from symbolic_nas.tuner import pruners as _pruners
 from symbolic_nas.tuner.callbacks import Callback
 from symbolic_nas.tuner.executors.local import Executor
+from symbolic_nas.tuner.objectives import Objectives
 from symbolic_nas.validation import (
     InstanceOf,
     Interval,
@@ -55,6 +56,8 @@ class SearchOptions:
     # Early stopping (issue 11, part 1).
     pruner: _pruners.Pruner | None = None
     pruned_reward: str | float | None = "last"
+    #: Several objectives (:mod:`symbolic_nas.tuner.objectives`), or None.
+    objectives: Objectives | None = None
 
     #: The declared constraints of ``sn.search``'s keyword options.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -90,6 +93,7 @@ class SearchOptions:
             InstanceOf(_pruners.Pruner, "a Pruner instance"),
         ],
         "pruned_reward": [Options(("last",)), None, Interval(float, None, None, closed="neither")],
+        "objectives": [None, InstanceOf(Objectives)],
     }
 
     @classmethod
@@ -102,6 +106,7 @@ class SearchOptions:
         kw.setdefault("keep_weights", None)
         kw.setdefault("pruner", None)
         kw.setdefault("pruned_reward", "last")
+        kw["objectives"] = _objectives(kw)
         validate_params(cls._parameter_constraints, kw)
         if isinstance(kw["pruner"], str):
             kw["pruner"] = _pruners.get(kw["pruner"])
@@ -132,6 +137,26 @@ class SearchOptions:
                 f"`metadata{where}` is {what}"
             )
         return cls(**kw)
+
+
+def _objectives(kw: dict[str, Any]) -> Objectives | None:
+    """Takes ``objectives``, ``scalarization``, ``constraints`` and ``infeasible_reward`` out
+    of ``kw`` as one validated :class:`Objectives` (None without ``objectives``)."""
+    objectives = kw.pop("objectives", None)
+    extra = {
+        key: kw.pop(key, None) for key in ("scalarization", "constraints", "infeasible_reward")
+    }
+    if objectives is None:
+        given = [key for key, value in extra.items() if value is not None]
+        if given:
+            raise InvalidParameterError(
+                f"`{given[0]}` needs `objectives` (the metrics to trade off), but got "
+                f"{given[0]}={extra[given[0]]!r} and objectives=None"
+            )
+        return None
+    if extra["infeasible_reward"] is None:
+        extra["infeasible_reward"] = 0.0
+    return Objectives(objectives, **extra)
 
 
 def _json_problem(value: Any, path: str = "") -> tuple[str, str] | None:

@@ -62,6 +62,7 @@ def run_config(
         "evaluator": _qualified_name(evaluate),
         "evaluator_settings": _evaluator_settings(evaluate),
         "metadata": o.metadata,
+        **({"objectives": o.objectives.to_config()} if o.objectives is not None else {}),
     }
 
 
