@@ -47,6 +47,11 @@ from symbolic_nas.training import Trainer
 from symbolic_nas.training.reports import TrialPruned, current_trial, report
 from symbolic_nas.tuner import evaluator, pruners, trial_seed
 
+# Several objectives (issue 11, part 2).
+from symbolic_nas.training.latency_table import LatencyTable
+from symbolic_nas.training.measure import measured
+from symbolic_nas.tuner.objectives import MnasNetReward, ObjectiveMissingError, TuNASReward
+
 __version__ = "0.2.0"  # the only place the version is written (pyproject reads it)
 
 __all__ = [
@@ -54,11 +59,15 @@ __all__ = [
     "Call",
     "Codec",
     "Decision",
+    "LatencyTable",
+    "MnasNetReward",
+    "ObjectiveMissingError",
     "SearchResult",
     "Step",
     "Trainer",
     "Trial",
     "TrialPruned",
+    "TuNASReward",
     "TrialStatus",
     "annotate",
     "current_trial",
@@ -70,6 +79,7 @@ __all__ = [
     "load_run",
     "manyof",
     "materialize",
+    "measured",
     "oneof",
     "permutate",
     "pruners",
