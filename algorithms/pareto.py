@@ -70,6 +70,18 @@ def pareto_indices(points: Sequence[Vector]) -> list[int]:
         >>> pareto_indices([[1, 1], [2, 2], [0, 3], [0, 0]])
         [1, 2]
     """
+    if points and len(points[0]) == 2:  # A sweep, O(N log N): large results and tables.
+        order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
+        kept: list[int] = []
+        best_y, last = -math.inf, None
+        for i in order:
+            x, y = points[i]
+            if y > best_y:
+                kept.append(i)
+                best_y, last = y, (x, y)
+            elif (x, y) == last:  # an equal point is not dominated either
+                kept.append(i)
+        return sorted(kept)
     return non_dominated_sort(points)[0] if points else []
 
 

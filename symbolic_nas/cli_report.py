@@ -58,9 +58,26 @@ def format_report(run_dir: str, *, top: int = 5, columns: Sequence[str] | None =
         table = [[cell(row.get(name)) for name in header] for row in rows]
         titles = [_HEADERS.get(name, name) for name in header]
         lines += ["", f"top {len(ranked)}:", *_table(titles, table)]
+    lines += _pareto_lines(result, columns)
     if result.failed:
         lines += ["", *failure_lines(result.failed)]
     return "\n".join(lines)
+
+
+def _pareto_lines(result: Any, columns: Sequence[str] | None) -> list[str]:
+    """The Pareto front of a run with several objectives (issue 11), by the first objective."""
+    if not result.objectives:
+        return []
+    front = result.pareto_front()
+    if not front:
+        return []
+    names = list(result.objectives)
+    rows = report_rows(result, front)
+    header = ["id", *names, "reward", "choices"] if not columns else check_columns(rows, columns)
+    table = [[cell(row.get(name)) for name in header] for row in rows]
+    titles = [_HEADERS.get(name, name) for name in header]
+    goals = ", ".join(f"{n} ({d})" for n, d in result.objectives.items())
+    return ["", f"Pareto front ({len(front)} trials; {goals}):", *_table(titles, table)]
 
 
 _HEADERS = {"id": "trial", "duration": "seconds"}
