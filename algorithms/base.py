@@ -112,9 +112,11 @@ _BUDGET = [Interval(int, 1, None), None]
 _REWARD = [Satisfies(_is_real, "a float", invalid=["1", True]), None]
 _OBJECTIVES = [
     Satisfies(
-        lambda v: isinstance(v, (list, tuple))
-        and len(v) > 0
-        and all(_is_real(x) and math.isfinite(x) for x in v),
+        lambda v: (
+            isinstance(v, (list, tuple))
+            and len(v) > 0
+            and all(_is_real(x) and math.isfinite(x) for x in v)
+        ),
         "a non-empty list of finite floats",
         invalid=[[], [math.nan]],
     )

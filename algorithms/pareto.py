@@ -11,7 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["crowding_distance", "dominates", "hypervolume_2d", "non_dominated_sort", "pareto_indices"]
+__all__ = [
+    "crowding_distance",
+    "dominates",
+    "hypervolume_2d",
+    "non_dominated_sort",
+    "pareto_indices",
+]
 
 Vector = Sequence[float]
 

@@ -252,13 +252,18 @@ def format_section(tabular: dict[str, Any], real: dict[str, Any] | None, command
         "comes from a CSV keyed by arch string through `sn.LatencyTable`. MnasNet reward: "
         f"`acc × (params_mb / {tabular['target']:.4f}) ** -0.07` (T = median params_mb).",
         "",
-        "| algorithm | " + " | ".join(f"HV % after {b}" for b in budgets) + " | seconds (all runs) |",
+        "| algorithm | "
+        + " | ".join(f"HV % after {b}" for b in budgets)
+        + " | seconds (all runs) |",
         "|---|" + "---:|" * (len(budgets) + 1),
     ]
     for name in [*OURS, OPTUNA]:
         cells = " | ".join(_mean_sd(scores[name][b]) for b in budgets)
         lines.append(f"| {name} | {cells} | {tabular['seconds'][name]:.1f} |")
-    lines += ["", "Goal: our best ahead of Optuna's multi-objective default sampler at both budgets."]
+    lines += [
+        "",
+        "Goal: our best ahead of Optuna's multi-objective default sampler at both budgets.",
+    ]
     for b in budgets:
         best = max(OURS, key=lambda n: statistics.mean(scores[n][b]))
         ours, theirs = statistics.mean(scores[best][b]), statistics.mean(scores[OPTUNA][b])
@@ -277,7 +282,8 @@ def format_section(tabular: dict[str, Any], real: dict[str, Any] | None, command
             "ms. The machine was shared with other jobs, so latencies carry noise. TensorBoard "
             f"plot written: {'yes' if real['tensorboard_plot_written'] else 'no'}.",
             "",
-            "| trial | val accuracy | test accuracy | CPU latency (ms) | params | MFLOPs | choices |",
+            "| trial | val accuracy | test accuracy | CPU latency (ms) | params | MFLOPs "
+            "| choices |",
             "|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in real["rows"]:
@@ -291,7 +297,10 @@ def format_section(tabular: dict[str, Any], real: dict[str, Any] | None, command
 def write_section(path: str, section: str) -> None:
     """Replaces (or appends) the ``## Several objectives`` section of ``path``, leaving
     the rest of the file (e.g. the early-stopping section) as it is."""
-    text = open(path).read() if os.path.exists(path) else "# Cost-aware search: results\n"
+    text = "# Cost-aware search: results\n"
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
     start = text.find(HEADING + "\n")
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section

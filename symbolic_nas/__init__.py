@@ -44,12 +44,10 @@ from symbolic_nas.space import (
 )
 from symbolic_nas.storage import SearchResult, Trial, TrialStatus, load_run
 from symbolic_nas.training import Trainer
-from symbolic_nas.training.reports import TrialPruned, current_trial, report
-from symbolic_nas.tuner import evaluator, pruners, trial_seed
-
-# Several objectives (issue 11, part 2).
 from symbolic_nas.training.latency_table import LatencyTable
 from symbolic_nas.training.measure import measured
+from symbolic_nas.training.reports import TrialPruned, current_trial, report
+from symbolic_nas.tuner import evaluator, pruners, trial_seed
 from symbolic_nas.tuner.objectives import MnasNetReward, ObjectiveMissingError, TuNASReward
 
 __version__ = "0.2.0"  # the only place the version is written (pyproject reads it)
@@ -67,8 +65,8 @@ __all__ = [
     "Trainer",
     "Trial",
     "TrialPruned",
-    "TuNASReward",
     "TrialStatus",
+    "TuNASReward",
     "annotate",
     "current_trial",
     "encode",

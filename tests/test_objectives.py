@@ -26,13 +26,25 @@ def evaluate(arch):
 
 
 def test_the_exact_form_works_and_the_default_reward_is_the_first_objective():
-    result = sn.search(SPACE, evaluate, objectives={"acc": "max", "lat": "min"},
-                       algorithm="random", num_trials=8, seed=0)  # fmt: skip
+    result = sn.search(
+        SPACE,
+        evaluate,
+        objectives={"acc": "max", "lat": "min"},
+        algorithm="random",
+        num_trials=8,
+        seed=0,
+    )
     assert result.objectives == {"acc": "max", "lat": "min"}
     for trial in result.completed:
         assert trial.reward == pytest.approx(trial.metrics["acc"])
-    first_min = sn.search(SPACE, evaluate, objectives={"lat": "min", "acc": "max"},
-                          algorithm="random", num_trials=4, seed=0)  # fmt: skip
+    first_min = sn.search(
+        SPACE,
+        evaluate,
+        objectives={"lat": "min", "acc": "max"},
+        algorithm="random",
+        num_trials=4,
+        seed=0,
+    )
     assert [t.reward for t in first_min.trials] == [-t.metrics["lat"] for t in first_min.trials]
 
 
@@ -46,16 +58,31 @@ def test_mnasnet_and_tunas_rewards_follow_their_papers():
     t = TuNASReward(target=2.0, beta=-0.5).bind(OBJECTIVES)
     assert t({"acc": 0.8, "lat": 3.0}) == pytest.approx(0.8 - 0.25)
     assert t({"acc": 0.8, "lat": 1.0}) == pytest.approx(0.8 - 0.25)  # cheaper is penalised too
-    result = sn.search(SPACE, evaluate, objectives=OBJECTIVES, algorithm="random", num_trials=5,
-                       seed=0, scalarization=MnasNetReward(target=4.0))  # fmt: skip
+    result = sn.search(
+        SPACE,
+        evaluate,
+        objectives=OBJECTIVES,
+        algorithm="random",
+        num_trials=5,
+        seed=0,
+        scalarization=MnasNetReward(target=4.0),
+    )
     for trial in result.trials:
         acc, lat = trial.metrics["acc"], trial.metrics["lat"]
         assert trial.reward == pytest.approx(acc * (lat / 4.0) ** -0.07)
 
 
 def test_hard_constraints_give_infeasible_trials_the_penalty():
-    result = sn.search(SPACE, evaluate, objectives=OBJECTIVES, constraints={"lat": 4.0},
-                       infeasible_reward=-1.0, algorithm="random", num_trials=12, seed=0)  # fmt: skip
+    result = sn.search(
+        SPACE,
+        evaluate,
+        objectives=OBJECTIVES,
+        constraints={"lat": 4.0},
+        infeasible_reward=-1.0,
+        algorithm="random",
+        num_trials=12,
+        seed=0,
+    )
     assert {t.metrics["feasible"] for t in result.trials} == {True, False}
     for trial in result.trials:
         assert trial.metrics["feasible"] == (trial.metrics["lat"] <= 4.0)
@@ -77,17 +104,25 @@ def test_hard_constraints_give_infeasible_trials_the_penalty():
         ({"objectives": OBJECTIVES, "scalarization": "mnasnet"}, "`scalarization` must be"),
         ({"objectives": OBJECTIVES, "scalarization": MnasNetReward(target=0)}, "`target` must"),
         ({"objectives": OBJECTIVES, "scalarization": TuNASReward(target=1, beta=0.1)}, "`beta`"),
-        ({"objectives": {"a": "max", "b": "max", "lat": "min"},
-          "scalarization": MnasNetReward(target=1.0)}, "`accuracy` must be given"),  # fmt: skip
-        ({"objectives": OBJECTIVES, "scalarization": MnasNetReward(target=1.0, cost="acc")},
-         "`cost` must name an objective with direction 'min'"),  # fmt: skip
+        (
+            {
+                "objectives": {"a": "max", "b": "max", "lat": "min"},
+                "scalarization": MnasNetReward(target=1.0),
+            },
+            "`accuracy` must be given",
+        ),
+        (
+            {"objectives": OBJECTIVES, "scalarization": MnasNetReward(target=1.0, cost="acc")},
+            "`cost` must name an objective with direction 'min'",
+        ),
     ],
 )
 def test_options_are_validated_up_front(kwargs, message):
     calls = []
     with pytest.raises(InvalidParameterError, match=message):
-        sn.search(SPACE, lambda a: calls.append(a) or 1.0, algorithm="random", num_trials=2,
-                  **kwargs)  # fmt: skip
+        sn.search(
+            SPACE, lambda a: calls.append(a) or 1.0, algorithm="random", num_trials=2, **kwargs
+        )
     assert calls == []  # nothing ran
 
 
@@ -99,8 +134,15 @@ def test_an_objective_the_evaluator_never_returns_stops_at_the_first_trial(tmp_p
         return {"acc": 0.5}
 
     with pytest.raises(sn.ObjectiveMissingError, match=r"\['lat'\] is not among its metrics"):
-        sn.search(SPACE, evaluate_without_latency, objectives=OBJECTIVES, algorithm="random",
-                  num_trials=10, run_dir=tmp_path / "run", tensorboard=False)  # fmt: skip
+        sn.search(
+            SPACE,
+            evaluate_without_latency,
+            objectives=OBJECTIVES,
+            algorithm="random",
+            num_trials=10,
+            run_dir=tmp_path / "run",
+            tensorboard=False,
+        )
     assert len(calls) == 1
     lines = (tmp_path / "run" / "journal.jsonl").read_text().splitlines()
     events = [json.loads(line).get("event") for line in lines]
@@ -110,22 +152,30 @@ def test_an_objective_the_evaluator_never_returns_stops_at_the_first_trial(tmp_p
 
 
 def test_a_non_finite_objective_fails_only_its_trial():
-    result = sn.search(SPACE, lambda a: {"acc": float("nan") if a["w"] == 1 else 0.5, "lat": 1.0},
-                       objectives=OBJECTIVES, algorithm="random", num_trials=12, seed=0)  # fmt: skip
+    result = sn.search(
+        SPACE,
+        lambda a: {"acc": float("nan") if a["w"] == 1 else 0.5, "lat": 1.0},
+        objectives=OBJECTIVES,
+        algorithm="random",
+        num_trials=12,
+        seed=0,
+    )
     assert result.failed and result.completed
     assert "objective `acc` must be a finite number" in result.failed[0].error
 
 
 def test_pareto_front_is_exactly_the_non_dominated_trials():
-    result = sn.search(SPACE, evaluate, objectives=OBJECTIVES, algorithm="random", num_trials=30,
-                       seed=1)  # fmt: skip
+    result = sn.search(
+        SPACE, evaluate, objectives=OBJECTIVES, algorithm="random", num_trials=30, seed=1
+    )
     front = result.pareto_front()
     points = {t.id: (t.metrics["acc"], -t.metrics["lat"]) for t in result.completed}
     for t in result.completed:
         dominated = any(dominates(points[o], points[t.id]) for o in points)
         duplicate_of_front = any(points[f.id] == points[t.id] for f in front)
-        assert (t in front) == (not dominated and t.id == min(
-            o for o in points if points[o] == points[t.id]))  # fmt: skip
+        assert (t in front) == (
+            not dominated and t.id == min(o for o in points if points[o] == points[t.id])
+        )
         assert dominated or duplicate_of_front
     accuracies = [t.metrics["acc"] for t in front]
     assert accuracies == sorted(accuracies, reverse=True)
@@ -143,8 +193,13 @@ def test_nsga2_gets_the_objective_vector_and_resume_replays_it(tmp_path):
             super()._feedback_objectives(proposal, reward, objectives)
 
     run_dir = tmp_path / "run"
-    kwargs = dict(objectives=OBJECTIVES, seed=0, run_dir=run_dir, tensorboard=False,
-                  checkpoint_interval=3600.0)  # fmt: skip
+    kwargs = dict(
+        objectives=OBJECTIVES,
+        seed=0,
+        run_dir=run_dir,
+        tensorboard=False,
+        checkpoint_interval=3600.0,
+    )
     sn.search(SPACE, evaluate, algorithm=Recording(population_size=4), num_trials=6, **kwargs)
     assert len(seen) == 6 and all(len(v) == 2 and v[1] < 0 for v in seen)
     records = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
@@ -159,8 +214,9 @@ def test_nsga2_gets_the_objective_vector_and_resume_replays_it(tmp_path):
 
 
 def test_nsga2_finds_the_whole_front_of_a_small_space():
-    result = sn.search(SPACE, evaluate, objectives=OBJECTIVES, algorithm="nsga2", num_trials=12,
-                       seed=0)  # fmt: skip
+    result = sn.search(
+        SPACE, evaluate, objectives=OBJECTIVES, algorithm="nsga2", num_trials=12, seed=0
+    )
     # acc grows with lat, so every distinct latency is on the front (once).
     every_latency = sorted({float(w * d) for w, d in itertools.product([1, 2, 3, 4], [1, 2, 3])})
     assert sorted(t.metrics["lat"] for t in result.pareto_front()) == every_latency
@@ -169,8 +225,15 @@ def test_nsga2_finds_the_whole_front_of_a_small_space():
 
 def test_load_run_the_cli_report_and_the_tensorboard_plot(tmp_path):
     run_dir = tmp_path / "run"
-    sn.search(SPACE, evaluate, objectives=OBJECTIVES, algorithm="nsga2", num_trials=10, seed=0,
-              run_dir=run_dir)  # fmt: skip
+    sn.search(
+        SPACE,
+        evaluate,
+        objectives=OBJECTIVES,
+        algorithm="nsga2",
+        num_trials=10,
+        seed=0,
+        run_dir=run_dir,
+    )
     loaded = sn.load_run(run_dir)
     assert loaded.objectives == OBJECTIVES
     assert [t.id for t in loaded.pareto_front()] == [t.id for t in loaded.pareto_front()]
@@ -193,8 +256,10 @@ def test_the_png_without_matplotlib_is_a_valid_image(tmp_path):
     from symbolic_nas.review.pareto_plot import pareto_png
     from symbolic_nas.storage.trial import Trial
 
-    trials = [Trial(i, [i], status="completed", reward=0.0, metrics={"a": float(i), "l": i * i})
-              for i in range(5)]  # fmt: skip
+    trials = [
+        Trial(i, [i], status="completed", reward=0.0, metrics={"a": float(i), "l": i * i})
+        for i in range(5)
+    ]
     png, height, width = pareto_png(trials, trials[:2], ["l", "a"], labels=False)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     length = int.from_bytes(png[33:37], "big")  # the IDAT chunk after the 25-byte IHDR

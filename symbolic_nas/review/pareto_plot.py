@@ -12,6 +12,7 @@ without it, the same picture is rasterised with numpy and encoded as PNG with
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import struct
 import zlib
@@ -66,7 +67,7 @@ def _raster(
     def pixel(p: np.ndarray) -> tuple[int, int]:
         x = margin + 6 + (p[0] - low[0]) / span[0] * (width - margin - 20)
         y = height - margin - 6 - (p[1] - low[1]) / span[1] * (height - margin - 20)
-        return int(round(y)), int(round(x))
+        return round(y), round(x)
 
     def dot(p: np.ndarray, color: tuple[int, int, int], r: int) -> None:
         y, x = pixel(p)
@@ -75,7 +76,7 @@ def _raster(
     for p in points:
         dot(p, _GREY, 2)
     ordered = front[np.argsort(front[:, 0])] if len(front) else front
-    for a, b in zip(ordered[:-1], ordered[1:]):  # the front's staircase
+    for a, b in itertools.pairwise(ordered):  # the front's staircase
         (ya, xa), (yb, xb) = pixel(a), pixel(b)
         image[min(ya, yb) : max(ya, yb) + 1, xa] = _RED
         image[yb, min(xa, xb) : max(xa, xb) + 1] = _RED
@@ -84,9 +85,7 @@ def _raster(
     return image
 
 
-def _matplotlib_png(
-    points: np.ndarray, front: np.ndarray, names: Sequence[str]
-) -> bytes | None:
+def _matplotlib_png(points: np.ndarray, front: np.ndarray, names: Sequence[str]) -> bytes | None:
     try:
         import matplotlib
 

@@ -245,7 +245,11 @@ def end_record(
         >>> end_record(Trial(5, [1], codec=codec), None)["labels"]
         {'act': 'gelu'}
     """
-    record = {"event": EventKind.END.value, "trial": trial.to_record(), "feedback": feedback}
+    record: dict[str, Any] = {
+        "event": EventKind.END.value,
+        "trial": trial.to_record(),
+        "feedback": feedback,
+    }
     if objectives is not None:
         record["objectives"] = list(objectives)
     if trial.codec is not None:

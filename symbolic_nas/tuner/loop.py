@@ -324,7 +324,9 @@ class _Search:
     def _evaluator(self) -> Callable[[Any], Any]:
         """The evaluator the workers run: with objectives, one that makes the reward."""
         objectives = self.options.objectives
-        return self.evaluate if objectives is None else ObjectiveEvaluator(self.evaluate, objectives)
+        return (
+            self.evaluate if objectives is None else ObjectiveEvaluator(self.evaluate, objectives)
+        )
 
     def _objective_vector(self, trial: Trial) -> list[float] | None:
         """What a multi-objective algorithm is told besides the reward (feasible trials)."""
@@ -508,7 +510,9 @@ class _Search:
             codec=self.codec,
             run_dir=self.options.run_dir,
             algorithm=self.algorithm.name,
-            objectives=None if self.options.objectives is None else self.options.objectives.directions,
+            objectives=None
+            if self.options.objectives is None
+            else self.options.objectives.directions,
         )
 
 

@@ -49,9 +49,7 @@ class ObjectiveMissingError(ValueError):
 
 
 def _finite(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _positive(name: str, value: Any) -> float:
