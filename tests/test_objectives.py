@@ -93,15 +93,18 @@ def test_hard_constraints_give_infeasible_trials_the_penalty():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"objectives": {"acc": "maximise"}}, "`objectives` must be a non-empty dict"),
-        ({"objectives": {}}, "`objectives` must be a non-empty dict"),
+        ({"objectives": {"acc": "maximise"}}, "`objectives` must be None or a dict"),
+        ({"objectives": {}}, "`objectives` must be None or a dict"),
         ({"objectives": {"reward": "max"}}, "not 'reward'"),
-        ({"scalarization": MnasNetReward(target=1.0)}, "`scalarization` needs `objectives`"),
-        ({"constraints": {"lat": 1.0}}, "`constraints` needs `objectives`"),
+        (
+            {"scalarization": MnasNetReward(target=1.0)},
+            "`scalarization` must be None without `objectives`",
+        ),
+        ({"constraints": {"lat": 1.0}}, "`constraints` must be None without `objectives`"),
         ({"objectives": OBJECTIVES, "constraints": {"size": 1.0}}, "`constraints` must be"),
         ({"objectives": OBJECTIVES, "constraints": {"lat": "1"}}, "`constraints` must be"),
         ({"objectives": OBJECTIVES, "infeasible_reward": float("nan")}, "`infeasible_reward`"),
-        ({"objectives": OBJECTIVES, "scalarization": "mnasnet"}, "`scalarization` must be"),
+        ({"objectives": OBJECTIVES, "scalarization": "mnasnet"}, "`scalarization` must be None or"),
         ({"objectives": OBJECTIVES, "scalarization": MnasNetReward(target=0)}, "`target` must"),
         ({"objectives": OBJECTIVES, "scalarization": TuNASReward(target=1, beta=0.1)}, "`beta`"),
         (

@@ -14,12 +14,13 @@ from symbolic_nas import algorithms as _algorithms
 from symbolic_nas.tuner import pruners as _pruners
 from symbolic_nas.tuner.callbacks import Callback
 from symbolic_nas.tuner.executors.local import Executor
-from symbolic_nas.tuner.objectives import Objectives
+from symbolic_nas.tuner.objectives import Objectives, Scalarization
 from symbolic_nas.validation import (
     InstanceOf,
     Interval,
     InvalidParameterError,
     Options,
+    Satisfies,
     SequenceOf,
     validate_params,
 )
@@ -27,6 +28,15 @@ from symbolic_nas.validation import (
 __all__ = ["EXECUTORS", "CallbackList", "SearchOptions"]
 
 EXECUTORS = ("auto", "inline", "process", "ray")
+
+
+def _is_directions(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(k, str) and k and k != "reward" for k in value)
+        and all(d in ("max", "min") for d in value.values())
+    )
 
 
 @dataclasses.dataclass
@@ -93,7 +103,21 @@ class SearchOptions:
             InstanceOf(_pruners.Pruner, "a Pruner instance"),
         ],
         "pruned_reward": [Options(("last",)), None, Interval(float, None, None, closed="neither")],
-        "objectives": [None, InstanceOf(Objectives)],
+        # Several objectives (issue 11): checked here, then built into one Objectives.
+        "objectives": [
+            None,
+            Satisfies(
+                _is_directions,
+                "a dict of metric names (not 'reward') to 'max' or 'min'",
+                invalid=[{}, {"accuracy": "maximise"}, {"reward": "max"}],
+            ),
+        ],
+        "scalarization": [
+            None,
+            InstanceOf(Scalarization, "sn.MnasNetReward(...) or sn.TuNASReward(...)"),
+        ],
+        "constraints": [None, InstanceOf(Mapping, "a dict of objective names to bounds")],
+        "infeasible_reward": [None, Interval(float, None, None, closed="neither")],
     }
 
     @classmethod
@@ -106,8 +130,10 @@ class SearchOptions:
         kw.setdefault("keep_weights", None)
         kw.setdefault("pruner", None)
         kw.setdefault("pruned_reward", "last")
-        kw["objectives"] = _objectives(kw)
+        for key in ("objectives", "scalarization", "constraints", "infeasible_reward"):
+            kw.setdefault(key, None)
         validate_params(cls._parameter_constraints, kw)
+        kw["objectives"] = _objectives(kw)
         if isinstance(kw["pruner"], str):
             kw["pruner"] = _pruners.get(kw["pruner"])
         if isinstance(kw["pruned_reward"], (int, float)) and not isinstance(
@@ -150,8 +176,8 @@ def _objectives(kw: dict[str, Any]) -> Objectives | None:
         given = [key for key, value in extra.items() if value is not None]
         if given:
             raise InvalidParameterError(
-                f"`{given[0]}` needs `objectives` (the metrics to trade off), but got "
-                f"{given[0]}={extra[given[0]]!r} and objectives=None"
+                f"`{given[0]}` must be None without `objectives` (the metrics to trade off), "
+                f"but got {given[0]}={extra[given[0]]!r} and objectives=None"
             )
         return None
     if extra["infeasible_reward"] is None:
