@@ -278,3 +278,14 @@ def test_objectives_class_keeps_its_order_and_config():
     assert not o.feasible({"acc": 0.4, "lat": 1.0})
     assert o.to_config()["directions"] == {"lat": "min", "acc": "max"}
     json.dumps(o.to_config())
+
+
+def test_a_run_resumes_only_with_the_same_objectives(tmp_path):
+    run_dir = tmp_path / "run"
+    kwargs = dict(algorithm="random", seed=0, run_dir=run_dir, tensorboard=False)
+    sn.search(SPACE, evaluate, objectives=OBJECTIVES, num_trials=3, **kwargs)
+    with pytest.raises(sn.storage.ResumeError, match="objectives"):
+        sn.search(SPACE, evaluate, objectives={"lat": "min", "acc": "max"}, num_trials=5,
+                  resume=True, **kwargs)  # fmt: skip
+    result = sn.search(SPACE, evaluate, objectives=OBJECTIVES, num_trials=5, resume=True, **kwargs)
+    assert len(result.trials) == 5

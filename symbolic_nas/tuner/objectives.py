@@ -260,6 +260,7 @@ class Objectives:
         """JSON-able settings for the run's config."""
         return {
             "directions": dict(self.directions),
+            "order": self.names,  # dicts compare equal in any order; the first is the reward
             "scalarization": repr(self.scalarization)
             if not isinstance(self.scalarization, _First)
             else None,

@@ -33,7 +33,7 @@ from symbolic_nas.tuner.options import SearchOptions
 __all__ = ["EvaluatorChangedWarning", "Restored", "restore", "run_config"]
 
 # Settings a resumed run must share with the run it continues.
-_MUST_MATCH = ("algorithm", "seed", "failure_reward", "evaluator_input")
+_MUST_MATCH = ("algorithm", "seed", "failure_reward", "evaluator_input", "objectives")
 
 
 class EvaluatorChangedWarning(UserWarning):
@@ -112,9 +112,9 @@ def restore(
             f"{fingerprint}); resume it with the same space, or use a new run_dir"
         )
     differences = [
-        f"{key}: {old.get(key)!r} in the run, {config[key]!r} now"
+        f"{key}: {old.get(key)!r} in the run, {config.get(key)!r} now"
         for key in _MUST_MATCH
-        if old.get(key) != config[key]
+        if old.get(key) != config.get(key)  # "objectives" is absent without objectives
     ]
     if differences:
         raise ResumeError(
