@@ -52,7 +52,11 @@ from symbolic_nas.tuner.executors.local import (
     visible_gpus,
 )
 from symbolic_nas.tuner.executors.main_guard import check_main_module, check_not_bootstrapping
-from symbolic_nas.tuner.objectives import ObjectiveEvaluator, ObjectiveMissingError
+from symbolic_nas.tuner.objectives import (
+    ObjectiveMissingError,
+    objective_vector,
+    with_objectives,
+)
 from symbolic_nas.tuner.options import CallbackList, SearchOptions
 from symbolic_nas.tuner.pruning import Pruning, pruned_feedback
 from symbolic_nas.tuner.resume import EvaluatorChangedWarning, restore, run_config
@@ -299,7 +303,7 @@ class _Search:
             if len(self.finished) < o.num_trials:
                 executor = self._make_executor()
                 executor.set_report_handler(self.pruning.handle)
-                executor.start(Evaluation(self.codec, self._evaluator()))
+                executor.start(Evaluation(self.codec, with_objectives(self.evaluate, o.objectives)))
                 self._loop(executor, callbacks)
             reason = "completed"
         except KeyboardInterrupt:
@@ -320,22 +324,6 @@ class _Search:
             finally:
                 self.run_storage.close()  # Releases the run directory's lock.
         return result
-
-    def _evaluator(self) -> Callable[[Any], Any]:
-        """The evaluator the workers run: with objectives, one that makes the reward."""
-        objectives = self.options.objectives
-        return (
-            self.evaluate if objectives is None else ObjectiveEvaluator(self.evaluate, objectives)
-        )
-
-    def _objective_vector(self, trial: Trial) -> list[float] | None:
-        """What a multi-objective algorithm is told besides the reward (feasible trials)."""
-        objectives = self.options.objectives
-        if objectives is None or trial.status is not TrialStatus.COMPLETED:
-            return None
-        if trial.metrics.get("feasible", True) is False:
-            return None
-        return objectives.vector(trial.metrics)
 
     def _callbacks(self) -> CallbackList:
         return CallbackList(self.default_callbacks + self.options.callbacks)
@@ -435,7 +423,9 @@ class _Search:
             raise RuntimeError(f"trial {trial.id} ended but its proposal is not outstanding")
         self._save_weights(trial, outcome)  # Before the end record: a kept trial has them.
         self.consistent = False
-        vector = self._objective_vector(trial) if feedback is not None else None
+        vector = None
+        if feedback is not None and trial.status is TrialStatus.COMPLETED:
+            vector = objective_vector(self.options.objectives, trial.metrics)
         self.run_storage.append(end_record(trial, feedback, objectives=vector), durable=True)
         self.algorithm.feedback(proposal, feedback, objectives=vector)
         self.consistent = True

@@ -39,6 +39,8 @@ __all__ = [
     "Objectives",
     "Scalarization",
     "TuNASReward",
+    "objective_vector",
+    "with_objectives",
 ]
 
 DIRECTIONS = ("max", "min")
@@ -342,6 +344,23 @@ class ObjectiveEvaluator:
             out["feasible"] = self.objectives.feasible(metrics)
         out["reward"] = self.objectives.reward(metrics)
         return out
+
+
+def with_objectives(
+    evaluate: Callable[[Any], Any], objectives: Objectives | None
+) -> Callable[[Any], Any]:
+    """The evaluator the workers run: with objectives, one that makes the reward."""
+    return evaluate if objectives is None else ObjectiveEvaluator(evaluate, objectives)
+
+
+def objective_vector(
+    objectives: Objectives | None, metrics: Mapping[str, Any]
+) -> list[float] | None:
+    """What a multi-objective algorithm is told besides the reward of a completed trial:
+    its objective vector, or None (no objectives, or an infeasible trial)."""
+    if objectives is None or metrics.get("feasible", True) is False:
+        return None
+    return objectives.vector(metrics)
 
 
 def _short(value: Any) -> str:
