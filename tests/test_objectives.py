@@ -289,3 +289,16 @@ def test_a_run_resumes_only_with_the_same_objectives(tmp_path):
                   resume=True, **kwargs)  # fmt: skip
     result = sn.search(SPACE, evaluate, objectives=OBJECTIVES, num_trials=5, resume=True, **kwargs)
     assert len(result.trials) == 5
+
+
+def test_an_algorithm_with_the_old_feedback_signature_still_works_with_objectives():
+    from symbolic_nas.algorithms.random_search import RandomSearch
+
+    class OldStyle(RandomSearch):
+        def feedback(self, proposal, reward):  # overrides without `objectives`
+            self.told = [*getattr(self, "told", []), reward]
+            super().feedback(proposal, reward)
+
+    algorithm = OldStyle(seed=0)
+    result = sn.search(SPACE, evaluate, objectives=OBJECTIVES, algorithm=algorithm, num_trials=4)
+    assert algorithm.told == [t.reward for t in sorted(result.trials, key=lambda t: t.id)]

@@ -158,7 +158,10 @@ def replay(
             if own is None:
                 continue  # Fed before the checkpoint was taken.
             fed.add(trial_id)
-            algorithm.feedback(own, record.get("feedback"), objectives=record.get("objectives"))
+            if record.get("objectives") is None or not algorithm.multi_objective:
+                algorithm.feedback(own, record.get("feedback"))
+            else:
+                algorithm.feedback(own, record.get("feedback"), objectives=record["objectives"])
     return list(replaced.values())
 
 

@@ -427,7 +427,10 @@ class _Search:
         if feedback is not None and trial.status is TrialStatus.COMPLETED:
             vector = objective_vector(self.options.objectives, trial.metrics)
         self.run_storage.append(end_record(trial, feedback, objectives=vector), durable=True)
-        self.algorithm.feedback(proposal, feedback, objectives=vector)
+        if vector is None or not self.algorithm.multi_objective:  # The plain call otherwise.
+            self.algorithm.feedback(proposal, feedback)
+        else:
+            self.algorithm.feedback(proposal, feedback, objectives=vector)
         self.consistent = True
         self.pruning.finish(trial)
         self.finished[trial.id] = trial

@@ -106,7 +106,7 @@ class MnasNetReward(Scalarization):
     Example:
         >>> reward = MnasNetReward(target=2.0).bind({"acc": "max", "lat": "min"})
         >>> round(reward({"acc": 0.9, "lat": 4.0}), 4)
-        0.8569
+        0.8574
     """
 
     target: float
