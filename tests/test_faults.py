@@ -381,7 +381,7 @@ def _small_run(run_dir, num_trials, **kwargs):
         ('{"event": "end", "trial": 5}', "`trial` must be a trial record (a dict), but got 5"),
         ('{"event": "propose", "tokens": [0]}', "`trial` is missing"),
         ('{"event": "end", "trial": {"id": 9, "tokens": [0, 1], "status": "done"}}',
-         "`trial.status` must be one of ['completed', 'failed'], but got 'done'"),
+         "`trial.status` must be one of ['completed', 'failed', 'pruned'], but got 'done'"),
     ],
 )  # fmt: skip
 def test_a_journal_record_of_the_wrong_shape_names_the_file_and_line(tmp_path, record, problem):
