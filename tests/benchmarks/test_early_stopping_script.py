@@ -16,7 +16,7 @@ def test_early_stopping_benchmark_runs_every_pruner_in_its_quick_mode(tmp_path) 
     out = run_script("early_stopping.py", "--quick", "--out", str(out_file), timeout=600)
     rows = json.loads(out_file.read_text())
     assert [r["config"] for r in rows] == [
-        "none", "median", "asha", "hyperband", "asha-no-signal",
+        "none", "median", "asha", "hyperband", "asha-no-signal", "successive-halving",
     ]  # fmt: skip
     none = rows[0]
     assert none["pruned"] == 0 and none["epochs_trained"] == 4 * 2
@@ -25,6 +25,6 @@ def test_early_stopping_benchmark_runs_every_pruner_in_its_quick_mode(tmp_path) 
         assert 0.0 <= row["best_test_accuracy"] <= 1.0
         assert row["epochs_trained"] <= none["epochs_trained"]
     assert any(r["pruned"] for r in rows)
-    for config in ("none", "median", "asha", "hyperband", "asha-no-signal"):
+    for config in ("none", "median", "asha", "hyperband", "asha-no-signal", "successive-halving"):
         assert re.search(rf"^\| {config} \| 1 \| \d+ \| \d+% \| \d+% \|", out, re.M), out
     assert re.search(r"^ASHA: 0\.\d{3} vs 0\.\d{3} ± 0\.000 .* of the wall time", out, re.M)
