@@ -24,6 +24,8 @@ import pyglove as pg
 import torch
 from torch import nn
 
+from symbolic_nas.space.meta import deepcopy_for_build
+
 __all__ = ["Annotated", "annotate", "candidate_label", "describe_failure", "keep"]
 
 
@@ -103,7 +105,7 @@ class Annotated(pg.Object):
     def build(self, keys: Sequence[str]) -> nn.Module:
         """Deep-copies the base model and swaps in the candidates chosen by ``keys``
         (the values of :attr:`choices`)."""
-        model = copy.deepcopy(self.model)
+        model = deepcopy_for_build(self.model)
         swaps: list[tuple[str, int, str]] = []
         for index, (path, key) in enumerate(zip(self.paths, keys)):
             choice = self.choices[index]

@@ -44,7 +44,7 @@ from symbolic_nas.storage.weights import (
 from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
-from symbolic_nas.tuner.evaluators import input_of
+from symbolic_nas.tuner.evaluators import input_of, is_stateful, single_process
 from symbolic_nas.tuner.executors.local import (
     Executor,
     InlineExecutor,
@@ -125,8 +125,28 @@ def run(
             f"state_dict), but `evaluate` takes {input_of(evaluate)!r}"
         )
     codec = space if isinstance(space, Codec) else encode(space)
+    if single_process(evaluate):
+        _check_single_process(evaluate, options)
+    if is_stateful(evaluate):
+        evaluate.bind(codec)  # type: ignore[attr-defined]  # may refuse the space
     defaults = list(default_callbacks(options)) if default_callbacks is not None else []
     return _Search(codec, evaluate, options, defaults).run()
+
+
+def _check_single_process(evaluate: Any, options: SearchOptions) -> None:
+    """An evaluator that must run in the driver (shared weights) gets the inline executor."""
+    executor = options.executor
+    inline = (
+        isinstance(executor, InlineExecutor)
+        if isinstance(executor, Executor)
+        else executor == "inline" or (executor == "auto" and options.workers in (1, "auto"))
+    )
+    if not inline or options.workers not in (1, "auto"):
+        raise ValueError(
+            f"`workers` must be 1 and `executor` 'inline' or 'auto' with {type(evaluate).__name__}"
+            ": shared weights need one process (the driver's, which holds the pool), but got "
+            f"workers={options.workers!r}, executor={executor!r}"
+        )
 
 
 def _spawns_workers(options: SearchOptions) -> bool:
@@ -216,6 +236,10 @@ class _Search:
         else:
             run.write_config(config)
             run.read_journal()
+        if self.resumed and is_stateful(self.evaluate):
+            state = run.load_evaluator_state()
+            if state is not None:
+                self.evaluate.load_state_dict(state)  # type: ignore[attr-defined]
         session = self.history_sessions + 1 if self.resumed else 1
         run.append(
             run_record(
@@ -294,6 +318,7 @@ class _Search:
             start_time=time.time(),
             config=self.run_storage.read_config(),
             resumed=self.resumed,
+            evaluator=self.evaluate,
         )
         self.context = context
         reason = "error"
@@ -495,6 +520,8 @@ class _Search:
         if not force and now - self.last_checkpoint < self.options.checkpoint_interval:
             return
         self.run_storage.save_checkpoint(self.algorithm.state_dict(), self.fingerprint)
+        if is_stateful(self.evaluate) and self.options.run_dir is not None:
+            self.run_storage.save_evaluator_state(self.evaluate.state_dict())  # type: ignore[attr-defined]
         self.last_checkpoint = now
 
     def _result(self) -> SearchResult:
