@@ -8,7 +8,8 @@
   (trials finished in this session per second since it started),
   ``search/trial_seconds`` and every key of ``algorithm.stats()`` as
   ``algorithm/<key>``, and a stateful evaluator's ``stats()`` (a weight-sharing pool's
-  training loss and accuracy, its parameters and modules) as ``evaluator/<key>``; the text ``search/best_architecture`` whenever the best
+  training loss and accuracy, its parameters and modules) as ``evaluator/<key>``; the
+  text ``search/best_architecture`` whenever the best
   reward improves; and the HParams experiment (every decision of the space as a
   string hparam whose domain is its labels plus :data:`INACTIVE`, except floats:
   a number in the placeholder's interval, and for a log-scaled float also its

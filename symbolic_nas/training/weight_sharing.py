@@ -381,8 +381,9 @@ class WeightSharing:
             >>> _ = shared.bind(Seq(nn.Flatten(), Lin(784, sn.oneof([10, 12]))))
             >>> _ = shared([0])
             >>> model = shared.materialize([0])
-            >>> bool((model[1].weight == shared.pool.build(shared.codec, [0]).model[1].weight).all())
-            True
+            >>> a, b = model[1].weight, shared.pool.build(shared.codec, [0]).model[1].weight
+            >>> bool((a == b).all()), a is b
+            (True, False)
         """
         model = self.pool.materialize(self.codec, tokens, batch_norm=self.batch_norm)
         module = _module_of(model)
