@@ -195,7 +195,9 @@ class WeightSharing:
         was_training = model.training
         metrics: dict[str, Any] = {}
         if self.train_steps > 0:
+            train_start = time.perf_counter()
             metrics.update(self._train(model, train, autocast_dtype, use_scaler, channels_last))
+            metrics["train_ms"] = (time.perf_counter() - train_start) * 1e3
         if self.batch_norm == "recalibrate":
             self._recalibrate(model, train, autocast_dtype, channels_last)
         eval_start = time.perf_counter()
@@ -214,7 +216,6 @@ class WeightSharing:
             "pool_steps": int(state.get("steps", 0)),
             "build_ms": build_seconds * 1e3,
             "eval_ms": (time.perf_counter() - eval_start) * 1e3,
-            "seconds": time.perf_counter() - start,
         }
         self._last = {
             k: float(v)
