@@ -141,6 +141,8 @@ def _checked_swaps(space: Annotated) -> set[tuple[int, int]]:
         checked = _CHECKED[id(space)] = set()
         weakref.finalize(space, _CHECKED.pop, id(space), None)
     return checked
+
+
 _SWAPS: weakref.WeakKeyDictionary[nn.Module, list[tuple[str, int, str]]] = (
     weakref.WeakKeyDictionary()
 )

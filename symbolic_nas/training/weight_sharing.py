@@ -76,6 +76,9 @@ class WeightSharing:
             minibatches before scoring (SPOS); ``"batch_stats"``: batch norm uses the
             statistics of each batch, also when scoring (no running statistics).
         calibration_batches: Training minibatches of the recalibration.
+        grad_clip: If set, the gradient norm of each step is clipped to it, and a step
+            whose gradient norm is not finite is refused (``NonFiniteLossError``), so
+            that one bad child cannot push the pool to infinity; None: no clipping.
         pool: A pool to train and score with (e.g. another evaluator's ``pool``,
             for a flow of searches on one pool); a new empty one by default.
 
@@ -99,6 +102,7 @@ class WeightSharing:
         "eval_batches": [Interval(int, 1, None)],
         "batch_norm": [Options(BATCH_NORM)],
         "calibration_batches": [Interval(int, 1, None)],
+        "grad_clip": [None, Interval(float, 0, None, closed="neither")],
         "pool": [None, InstanceOf(ParameterPool)],
     }
 
@@ -110,6 +114,7 @@ class WeightSharing:
         eval_batches: int = 1,
         batch_norm: str = "recalibrate",
         calibration_batches: int = 2,
+        grad_clip: float | None = None,
         pool: ParameterPool | None = None,
     ) -> None:
         validate_params(
@@ -117,7 +122,7 @@ class WeightSharing:
             {
                 "trainer": trainer, "train_steps": train_steps, "eval_batches": eval_batches,
                 "batch_norm": batch_norm, "calibration_batches": calibration_batches,
-                "pool": pool,
+                "grad_clip": grad_clip, "pool": pool,
             },
         )  # fmt: skip
         self.trainer = trainer
@@ -125,6 +130,7 @@ class WeightSharing:
         self.eval_batches = eval_batches
         self.batch_norm = batch_norm
         self.calibration_batches = calibration_batches
+        self.grad_clip = None if grad_clip is None else float(grad_clip)
         self.device = resolve_device(trainer._device)
         self.pool = pool if pool is not None else ParameterPool(self.device)
         self._codec: Codec | None = None
@@ -135,7 +141,9 @@ class WeightSharing:
         return (
             f"WeightSharing({self.trainer!r}, train_steps={self.train_steps}, "
             f"eval_batches={self.eval_batches}, batch_norm={self.batch_norm!r}, "
-            f"calibration_batches={self.calibration_batches})"
+            f"calibration_batches={self.calibration_batches}"
+            + (f", grad_clip={self.grad_clip}" if self.grad_clip is not None else "")
+            + ")"
         )
 
     # ------------------------------------------------------------------ binding
@@ -296,9 +304,11 @@ class WeightSharing:
             optimizer.zero_grad(set_to_none=True)
             if scaler is None:
                 loss.backward()
+                self._clip(optimizer, None, step)
                 optimizer.step()
             else:
                 scaler.scale(loss).backward()
+                self._clip(optimizer, scaler, step)
                 scaler.step(optimizer)
                 scaler.update()
             losses.append(loss.detach().float())
@@ -311,6 +321,22 @@ class WeightSharing:
             "train_loss": float(torch.stack(losses).mean().item()),
             "train_accuracy": correct.item() / seen,
         }
+
+    def _clip(
+        self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None, step: int
+    ) -> None:
+        if self.grad_clip is None:
+            return
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        if scaler is None and not bool(torch.isfinite(norm)):  # the scaler skips such steps
+            optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLossError(
+                f"gradient norm is {norm.item()} at step {step + 1}/{self.train_steps} of the "
+                "shared pool (the step was not taken)"
+            )
 
     @torch.no_grad()
     def _recalibrate(
