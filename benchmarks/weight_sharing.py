@@ -275,10 +275,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/weight_sharing.json")
     parser.add_argument("--parts", default="overhead,ranking,flow")
     parser.add_argument("--spaces", default="annotated_cnn,nasbench201_c8n1")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of the flow comparison")
+    parser.add_argument("--shared-trials", type=int, default=None, help="flow stage 1 trials")
+    parser.add_argument("--finalists", type=int, default=3, help="flow stage 2 retrainings")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    n_archs, warm, seeds, k = (6, 20, [0], 2) if args.quick else (30, 200, [0, 1, 2, 3, 4], 3)
+    n_archs, warm = (6, 20) if args.quick else (30, 200)
+    seeds, k = list(range(1 if args.quick else args.seeds)), 2 if args.quick else args.finalists
     shared_trials = {"annotated_cnn": 150, "nasbench201_c8n1": 80}
+    if args.shared_trials is not None:
+        shared_trials = dict.fromkeys(shared_trials, args.shared_trials)
     parts = set(args.parts.split(","))
     report: dict[str, Any] = {"quick": args.quick, "torch": torch.__version__}
     for name, space in make_spaces().items():
