@@ -25,11 +25,15 @@ __all__ = ["Fixed"]
 
 
 def _is_token_lists(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and all(
-        isinstance(tokens, Sequence)
-        and not isinstance(tokens, (str, bytes))
-        and all(isinstance(t, int) and not isinstance(t, bool) for t in tokens)
-        for tokens in value
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, (str, bytes))
+        and all(
+            isinstance(tokens, Sequence)
+            and not isinstance(tokens, (str, bytes))
+            and all(isinstance(t, int) and not isinstance(t, bool) for t in tokens)
+            for tokens in value
+        )
     )
 
 

@@ -49,9 +49,9 @@ def test_children_share_a_common_module_and_not_a_changed_one():
 def test_pool_keys_name_path_class_and_shapes():
     codec, pool = _codec(), ParameterPool()
     pool.build(codec, [1, 0, 0])
-    assert "conv|torch.nn.modules.conv.Conv2d|weight=4x4x3x3,bias=4" in pool.keys()
-    assert "bn|torch.nn.modules.batchnorm.BatchNorm2d|weight=4,bias=4" in pool.keys()
-    assert not any("running_mean" in key for key in pool.keys())  # never shared
+    assert "conv|torch.nn.modules.conv.Conv2d|weight=4x4x3x3,bias=4" in pool.module_keys()
+    assert "bn|torch.nn.modules.batchnorm.BatchNorm2d|weight=4,bias=4" in pool.module_keys()
+    assert not any("running_mean" in key for key in pool.module_keys())  # never shared
 
 
 def test_children_are_built_on_meta_once_the_pool_has_their_modules():
@@ -125,7 +125,7 @@ def test_pool_materialize_copies_and_save_load_round_trip(tmp_path):
     assert pool.num_modules == before
     pool.save(tmp_path / "pool.pt")
     loaded = ParameterPool.load(tmp_path / "pool.pt")
-    assert loaded.keys() == pool.keys() and loaded.fingerprint == pool.fingerprint
+    assert loaded.module_keys() == pool.module_keys() and loaded.fingerprint == pool.fingerprint
     again = loaded.build(codec, [1, 0, 0]).model
     assert torch.equal(again.conv.weight, shared.conv.weight)
     state = torch.load(tmp_path / "pool.pt", weights_only=True)  # plain tensors and values
@@ -186,7 +186,7 @@ def test_evaluator_state_round_trips_through_weights_only_files(tmp_path):
     other = sn.WeightSharing(h.trainer(), train_steps=3)
     other.load(str(tmp_path / "pool.pt"))
     other.bind(h.space())
-    assert other.pool.keys() == shared.pool.keys()
+    assert other.pool.module_keys() == shared.pool.module_keys()
     other([1, 0, 0])  # the optimizer state is restored, then steps on
     assert other.pool.training["steps"] == 6
     assert len(other.pool.optimizer.state) == len(shared.pool.optimizer.state)
@@ -245,7 +245,8 @@ def test_a_sigkilled_shared_weight_search_resumes_with_its_pool(tmp_path):
     assert saved["training"]["steps"] > 0
     shared = sn.WeightSharing(h.trainer(), train_steps=3)
     result = sn.search(h.space(), shared, algorithm="random", num_trials=total, seed=0,
-                       run_dir=str(run_dir), resume=True, tensorboard=False, progress=False)  # fmt: skip
+                       run_dir=str(run_dir), resume=True, tensorboard=False,
+                       progress=False)  # fmt: skip
     assert len(result.completed) == total
     assert shared.pool.training["steps"] >= saved["training"]["steps"] + 3 * (total - killed_at)
     assert shared.pool.training["trials"] >= saved["training"]["trials"]

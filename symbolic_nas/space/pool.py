@@ -159,7 +159,7 @@ class ParameterPool:
         """Parameter elements in the pool (buffers not counted)."""
         return sum(p.numel() for p in self.parameters(trainable=False))
 
-    def keys(self) -> list[str]:
+    def module_keys(self) -> list[str]:
         """The pool's module keys, in the order they joined."""
         return list(self._entries)
 
