@@ -47,7 +47,7 @@ import random
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -91,9 +91,19 @@ def _own(module: nn.Module) -> list[tuple[str, torch.Tensor, bool]]:
     """``(name, tensor, is_parameter)`` of a module's own tensors, batch norm statistics
     excluded."""
     skip = _BN_STATS if is_batch_norm(module) else ()
-    found = [(n, p, True) for n, p in module._parameters.items() if p is not None]
+    found: list[tuple[str, torch.Tensor, bool]] = [
+        (n, p, True) for n, p in module._parameters.items() if p is not None
+    ]
     found += [(n, b, False) for n, b in module._buffers.items() if b is not None and n not in skip]
     return found
+
+
+def _put(module: nn.Module, name: str, tensor: torch.Tensor, is_param: bool) -> None:
+    """Makes ``tensor`` the module's own parameter or buffer ``name``."""
+    if is_param:
+        module._parameters[name] = cast(nn.Parameter, tensor)
+    else:
+        module._buffers[name] = tensor
 
 
 def module_key(path: str, module: nn.Module, tensors: Sequence[tuple[str, torch.Tensor]]) -> str:
@@ -245,7 +255,7 @@ class ParameterPool:
             own = [(n, t, p) for n, t, p in _own(module) if id(t) not in seen]
             for name, tensor, is_param in _own(module):
                 if id(tensor) in seen:
-                    (module._parameters if is_param else module._buffers)[name] = seen[id(tensor)]
+                    _put(module, name, seen[id(tensor)], is_param)
             if own:
                 key = module_key(path, module, [(n, t) for n, t, _ in own])
                 entry = self._entries.get(key)
@@ -265,8 +275,8 @@ class ParameterPool:
                     shared.append(key)
                 for name, tensor, is_param in own:
                     seen[id(tensor)] = entry[name]
-                    (module._parameters if is_param else module._buffers)[name] = entry[name]
-            if is_batch_norm(module):
+                    _put(module, name, entry[name], is_param)
+            if isinstance(module, nn.modules.batchnorm._NormBase):
                 self._batch_norm(module, batch_norm)
         return Built(model, new, shared, meta=real is None)
 
@@ -297,7 +307,7 @@ class ParameterPool:
             return nn.Parameter(data, requires_grad=tensor.requires_grad)
         return data
 
-    def _batch_norm(self, module: nn.Module, mode: str) -> None:
+    def _batch_norm(self, module: nn.modules.batchnorm._NormBase, mode: str) -> None:
         if not getattr(module, "track_running_stats", False):
             return
         if mode == "batch_stats":
@@ -305,9 +315,8 @@ class ParameterPool:
             for name in _BN_STATS:
                 module._buffers[name] = None
             return
-        features = getattr(module, "num_features", None)
-        if module._buffers.get("running_mean") is not None:
-            features = module._buffers["running_mean"].shape[0]
+        mean = module._buffers.get("running_mean")
+        features = int(mean.shape[0]) if mean is not None else int(module.num_features)
         module._buffers["running_mean"] = torch.zeros(features, device=self.device)
         module._buffers["running_var"] = torch.ones(features, device=self.device)
         module._buffers["num_batches_tracked"] = torch.zeros(
@@ -343,7 +352,7 @@ class ParameterPool:
                     copies[id(tensor)] = (
                         nn.Parameter(data, requires_grad=tensor.requires_grad) if is_param else data
                     )
-                (module._parameters if is_param else module._buffers)[name] = copies[id(tensor)]
+                _put(module, name, copies[id(tensor)], is_param)
         return model
 
     # ------------------------------------------------------------------ persistence

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from symbolic_nas.space.codec import Codec
-from symbolic_nas.space.pool import BATCH_NORM, ParameterPool, is_batch_norm, shares_modules
+from symbolic_nas.space.pool import BATCH_NORM, ParameterPool, shares_modules
 from symbolic_nas.training.device import amp_settings, prepare, resolve_device, use_channels_last
 from symbolic_nas.training.inputs import check_logits
 from symbolic_nas.training.trainer import NonFiniteLossError, Trainer
@@ -347,7 +347,11 @@ class WeightSharing:
         channels_last: bool,
     ) -> None:
         """Fresh batch norm statistics from fixed training minibatches (SPOS)."""
-        norms = [m for m in model.modules() if is_batch_norm(m) and m.track_running_stats]
+        norms = [
+            m
+            for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats
+        ]
         if not norms:
             return
         momenta = [m.momentum for m in norms]
