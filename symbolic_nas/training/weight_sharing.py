@@ -22,8 +22,11 @@ Example:
     ...             nn.Flatten(), nn.Linear(8, 10))
     >>> shared = WeightSharing(Trainer(batch_size=32), train_steps=2, eval_batches=1)
     >>> result = sn.search(space, shared, algorithm="random", num_trials=3, seed=0)
-    >>> sorted(shared.stats())[:3], shared.pool.num_modules
-    (['pool_modules', 'pool_parameters', 'pool_steps'], 3)
+    >>> sorted(shared.stats())  # doctest: +NORMALIZE_WHITESPACE
+    ['build_ms', 'pool_modules', 'pool_parameters', 'pool_steps', 'pool_train_accuracy',
+     'pool_train_loss']
+    >>> shared.pool.num_modules, len(result.completed)
+    (3, 3)
 """
 
 from __future__ import annotations
@@ -409,7 +412,7 @@ class WeightSharing:
             >>> import torch.nn as nn, symbolic_nas as sn
             >>> Seq, Lin = sn.symbolize(nn.Sequential), sn.symbolize(nn.Linear)
             >>> shared = WeightSharing(Trainer(), train_steps=1)
-            >>> _ = shared.bind(Seq(nn.Flatten(), Lin(784, sn.oneof([10, 12]))))
+            >>> _ = shared.bind(Seq(nn.Flatten(), Lin(784, 8), Lin(8, sn.oneof([10, 12]))))
             >>> _ = shared([0])
             >>> model = shared.materialize([0])
             >>> a, b = model[1].weight, shared.pool.build(shared.codec, [0]).model[1].weight
