@@ -363,3 +363,15 @@ def test_fixed_validates_its_tokens_and_then_proposes_at_random():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         algorithms.get("fixed")  # the default (no list) is valid
+
+
+def test_data_that_is_not_in_memory_is_refused():
+    from torch.utils.data import TensorDataset
+
+    def datasets():
+        (x, y), (vx, vy), _ = h.data()
+        return TensorDataset(x, y), TensorDataset(vx, vy)
+
+    shared = sn.WeightSharing(sn.Trainer(data=datasets), train_steps=1)
+    with pytest.raises(ValueError, match=r"`trainer` must hold its training and validation"):
+        shared.bind(h.space())

@@ -43,6 +43,7 @@ from torch import nn
 
 from symbolic_nas.space.codec import Codec
 from symbolic_nas.space.pool import BATCH_NORM, ParameterPool, shares_modules
+from symbolic_nas.training.batches import is_pair
 from symbolic_nas.training.device import amp_settings, prepare, resolve_device, use_channels_last
 from symbolic_nas.training.inputs import check_logits
 from symbolic_nas.training.trainer import NonFiniteLossError, Trainer
@@ -158,8 +159,16 @@ class WeightSharing:
         module: the search then works but shares nothing.
 
         Raises:
-            ValueError: If the pool serves another space.
+            ValueError: If the pool serves another space, or the trainer's data is not
+                held in memory as tensor pairs (Datasets and DataLoaders are not supported).
         """
+        train, val, _ = self.trainer._splits(torch.device("cpu"))
+        if not (is_pair(train) and is_pair(val)):
+            raise InvalidParameterError(
+                "`trainer` must hold its training and validation data as in-memory (x, y) "
+                "tensor pairs for WeightSharing (it draws minibatches by index), but got "
+                f"{type(train).__name__} and {type(val).__name__} splits"
+            )
         codec = self.pool.bind(space)
         if self.pool.device != self.device:
             self.pool.to(self.device)
