@@ -44,7 +44,7 @@ from symbolic_nas.storage.weights import (
 from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
-from symbolic_nas.tuner.evaluators import input_of, is_stateful, single_process
+from symbolic_nas.tuner.evaluators import input_of, is_stateful
 from symbolic_nas.tuner.executors.local import (
     Executor,
     InlineExecutor,
@@ -57,7 +57,7 @@ from symbolic_nas.tuner.objectives import (
     objective_vector,
     with_objectives,
 )
-from symbolic_nas.tuner.options import CallbackList, SearchOptions
+from symbolic_nas.tuner.options import CallbackList, SearchOptions, check_single_process
 from symbolic_nas.tuner.pruning import Pruning, pruned_feedback
 from symbolic_nas.tuner.resume import EvaluatorChangedWarning, restore, run_config
 from symbolic_nas.validation import InvalidParameterError
@@ -125,28 +125,11 @@ def run(
             f"state_dict), but `evaluate` takes {input_of(evaluate)!r}"
         )
     codec = space if isinstance(space, Codec) else encode(space)
-    if single_process(evaluate):
-        _check_single_process(evaluate, options)
+    check_single_process(evaluate, options)
     if is_stateful(evaluate):
         evaluate.bind(codec)  # type: ignore[attr-defined]  # may refuse the space
     defaults = list(default_callbacks(options)) if default_callbacks is not None else []
     return _Search(codec, evaluate, options, defaults).run()
-
-
-def _check_single_process(evaluate: Any, options: SearchOptions) -> None:
-    """An evaluator that must run in the driver (shared weights) gets the inline executor."""
-    executor = options.executor
-    inline = (
-        isinstance(executor, InlineExecutor)
-        if isinstance(executor, Executor)
-        else executor == "inline" or (executor == "auto" and options.workers in (1, "auto"))
-    )
-    if not inline or options.workers not in (1, "auto"):
-        raise ValueError(
-            f"`workers` must be 1 and `executor` 'inline' or 'auto' with {type(evaluate).__name__}"
-            ": shared weights need one process (the driver's, which holds the pool), but got "
-            f"workers={options.workers!r}, executor={executor!r}"
-        )
 
 
 def _spawns_workers(options: SearchOptions) -> bool:
