@@ -14,6 +14,7 @@ Example:
 
 from symbolic_nas.algorithms import controller as controller  # registers "reinforce", "ppo"
 from symbolic_nas.algorithms import evolution as evolution  # registers "evolution"
+from symbolic_nas.algorithms import fixed as fixed  # registers "fixed" (a utility)
 from symbolic_nas.algorithms import learned_search as learned_search  # "learned_search"
 from symbolic_nas.algorithms import local_search as local_search  # registers "local_search"
 from symbolic_nas.algorithms import nsga2 as nsga2  # registers "nsga2"

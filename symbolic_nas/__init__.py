@@ -42,8 +42,9 @@ from symbolic_nas.space import (
     subset,
     symbolize,
 )
+from symbolic_nas.space.pool import ParameterPool
 from symbolic_nas.storage import SearchResult, Trial, TrialStatus, load_run
-from symbolic_nas.training import Trainer
+from symbolic_nas.training import Trainer, WeightSharing
 from symbolic_nas.training.latency_table import LatencyTable
 from symbolic_nas.training.measure import measured
 from symbolic_nas.training.reports import TrialPruned, current_trial, report
@@ -60,6 +61,7 @@ __all__ = [
     "LatencyTable",
     "MnasNetReward",
     "ObjectiveMissingError",
+    "ParameterPool",
     "SearchResult",
     "Step",
     "Trainer",
@@ -67,6 +69,7 @@ __all__ = [
     "TrialPruned",
     "TrialStatus",
     "TuNASReward",
+    "WeightSharing",
     "annotate",
     "current_trial",
     "encode",

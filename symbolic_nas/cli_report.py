@@ -46,6 +46,7 @@ def format_report(run_dir: str, *, top: int = 5, columns: Sequence[str] | None =
         + (f"{len(result.pruned)} pruned, " if result.pruned else "")
         + f"{len(history.unfinished)} unfinished",
     ]
+    lines.append(_evaluation_line(config, result))
     if torn:
         lines.append(
             "note: the journal's last line is torn (a write cut short by a crash); it is "
@@ -81,6 +82,21 @@ def _pareto_lines(result: Any, columns: Sequence[str] | None) -> list[str]:
 
 
 _HEADERS = {"id": "trial", "duration": "seconds"}
+
+
+def _evaluation_line(config: dict[str, Any], result: Any) -> str:
+    """How the run scored its children: shared weights (with the pool's size) or stand-alone."""
+    settings = config.get("evaluator_settings") or config.get("evaluator") or "?"
+    if config.get("evaluation") != "shared_weights":
+        return f"evaluation: stand-alone (each child trained on its own) by {settings}"
+    last = next((t for t in reversed(result.trials) if "pool_parameters" in t.metrics), None)
+    pool = (
+        f"; pool after trial {last.id}: {last.metrics['pool_parameters']:,} parameters in "
+        f"{last.metrics.get('pool_modules', '?')} modules"
+        if last is not None
+        else ""
+    )
+    return f"evaluation: shared weights (one pool for every child) by {settings}{pool}"
 
 
 def report_rows(result: Any, trials: Sequence[Any]) -> list[dict[str, Any]]:

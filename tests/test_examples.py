@@ -146,3 +146,19 @@ def test_the_readme_search_example_runs_as_a_script(tmp_path):
     lines = (tmp_path / "runs" / "readme" / "journal.jsonl").read_text().splitlines()
     events = [json.loads(line)["event"] for line in lines]
     assert events.count("run") == 2 and events.count("end") == 2  # continued, not re-run
+
+
+@pytest.mark.slow  # a shared-weight search and two retrainings: ~30 s
+@pytest.mark.timeout(300)
+def test_the_weight_sharing_flow_runs_both_stages_and_resumes(tmp_path):
+    run_dir = tmp_path / "flow"
+    args = ("--trials", "12", "--finalists", "2", "--epochs", "1", "--run-dir", str(run_dir))
+    out = run_example("weight_sharing_flow.py", *args)
+    assert "stage 1: 12 shared-weight trials, pool ParameterPool(" in out
+    assert len(re.findall(r"^  finalist trial \d+: shared-weight accuracy", out, re.M)) == 2
+    assert "stage 2: 2 finalists retrained from scratch" in out
+    accuracy = float(re.search(r"^held-out test accuracy ([\d.]+)$", out, re.M).group(1))
+    assert 0.3 < accuracy <= 1.0
+    assert (run_dir / "shared" / "evaluator.pt").exists()
+    again = run_example("weight_sharing_flow.py", *args)  # both runs are finished: resumed
+    assert "stage 1: 12 shared-weight trials" in again

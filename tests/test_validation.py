@@ -237,6 +237,8 @@ def _constructors() -> list[Any]:
     logdir = os.path.join(os.path.dirname(__file__), "never-written")
     others = [
         ("Trainer", sn.Trainer, sn.Trainer._parameter_constraints, _keywords(sn.Trainer)),
+        ("WeightSharing", lambda **kw: sn.WeightSharing(**{"trainer": sn.Trainer(), **kw}),
+         sn.WeightSharing._parameter_constraints, _keywords(sn.WeightSharing)),
         ("search", _search, SearchOptions._parameter_constraints,
          _keywords(sn.search, keyword_only=True)),
         ("ToyObjective", ToyObjective, ToyObjective._parameter_constraints,

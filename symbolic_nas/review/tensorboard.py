@@ -7,7 +7,9 @@
   ``search/best_reward``, ``search/failures`` (cumulative), ``search/trials_per_second``
   (trials finished in this session per second since it started),
   ``search/trial_seconds`` and every key of ``algorithm.stats()`` as
-  ``algorithm/<key>``; the text ``search/best_architecture`` whenever the best
+  ``algorithm/<key>``, and a stateful evaluator's ``stats()`` (a weight-sharing pool's
+  training loss and accuracy, its parameters and modules) as ``evaluator/<key>``; the
+  text ``search/best_architecture`` whenever the best
   reward improves; and the HParams experiment (every decision of the space as a
   string hparam whose domain is its labels plus :data:`INACTIVE`, except floats:
   a number in the placeholder's interval, and for a log-scaled float also its
@@ -63,6 +65,7 @@ from symbolic_nas.space.decisions import FLOAT, float_label
 from symbolic_nas.storage.trial import SearchResult, Trial, TrialStatus
 from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
+from symbolic_nas.tuner.evaluators import is_stateful
 from symbolic_nas.validation import Interval, Satisfies, SequenceOf, validate_params
 
 __all__ = ["INACTIVE", "TensorBoardCallback", "numeric_metrics", "trial_markdown", "trial_run"]
@@ -381,6 +384,10 @@ class TensorBoardCallback(Callback):
         for key, value in context.algorithm.stats().items():
             if isinstance(value, numbers.Real) and not isinstance(value, bool):
                 scalars[f"algorithm/{key}"] = float(value)
+        if is_stateful(context.evaluator) and callable(getattr(context.evaluator, "stats", None)):
+            for key, value in context.evaluator.stats().items():
+                if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                    scalars[f"evaluator/{key}"] = float(value)
         trace = tables.trace(trial)
         markdown = tables.markdown(trial, trace)
         values = [text_value("search/best_architecture", markdown)] if improved else []

@@ -24,6 +24,8 @@ import pyglove as pg
 import torch
 from torch import nn
 
+from symbolic_nas.space.meta import building_on_meta, deepcopy_for_build
+
 __all__ = ["Annotated", "annotate", "candidate_label", "describe_failure", "keep"]
 
 
@@ -103,7 +105,7 @@ class Annotated(pg.Object):
     def build(self, keys: Sequence[str]) -> nn.Module:
         """Deep-copies the base model and swaps in the candidates chosen by ``keys``
         (the values of :attr:`choices`)."""
-        model = copy.deepcopy(self.model)
+        model = deepcopy_for_build(self.model)
         swaps: list[tuple[str, int, str]] = []
         for index, (path, key) in enumerate(zip(self.paths, keys)):
             choice = self.choices[index]
@@ -112,8 +114,15 @@ class Annotated(pg.Object):
             if candidate is keep:
                 continue
             shapes = None if self.shapes is None else self.shapes[index]
+            # A weight-sharing pool builds the same children again and again: on the
+            # meta device (where shape checks run slowly), a swap is checked once.
+            checked = _checked_swaps(self) if building_on_meta() else None
+            if checked is not None and (index, token) in checked:
+                shapes = None
             label = _labels(choice)[token]
             model = _swap(model, path, token, label, candidate, shapes)
+            if checked is not None:
+                checked.add((index, token))
             swaps.append((path, token, label))
         if self.shapes is None and swaps:
             _SWAPS[model] = swaps  # for describe_failure, while the model lives
@@ -121,6 +130,19 @@ class Annotated(pg.Object):
 
 
 # Materialised models built without recorded shapes -> their swaps (path, token, label).
+# id() of an Annotated space -> its swaps (index, token) shape-checked by a meta build
+# (the space removes its entry when it is garbage-collected).
+_CHECKED: dict[int, set[tuple[int, int]]] = {}
+
+
+def _checked_swaps(space: Annotated) -> set[tuple[int, int]]:
+    checked = _CHECKED.get(id(space))
+    if checked is None:
+        checked = _CHECKED[id(space)] = set()
+        weakref.finalize(space, _CHECKED.pop, id(space), None)
+    return checked
+
+
 _SWAPS: weakref.WeakKeyDictionary[nn.Module, list[tuple[str, int, str]]] = (
     weakref.WeakKeyDictionary()
 )

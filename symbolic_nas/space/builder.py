@@ -11,7 +11,6 @@ touched on this path.
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from symbolic_nas.space.annotate import Annotated
+from symbolic_nas.space.meta import deepcopy_for_build
 from symbolic_nas.space.placeholders import Subset
 from symbolic_nas.space.symbolic import Call, TupleValue, _signature, provenance
 
@@ -67,7 +67,7 @@ class CopyNode(Node):
         self.value = value
 
     def build(self, values: Sequence[Any]) -> Any:
-        return copy.deepcopy(self.value)
+        return deepcopy_for_build(self.value)
 
 
 class SlotNode(Node):

@@ -5,6 +5,7 @@ Layout of a run directory::
     config.json        the run's configuration (JSON) and its run id, written atomically
     journal.jsonl      one JSON record per event (JournalStorage; fsync'd at every trial end)
     checkpoint.pt      the algorithm's state_dict, tagged with a journal position
+    evaluator.pt       a stateful evaluator's state_dict (a weight-sharing pool), saved with it
     driver.lock        held (flock) by the one driver using the directory; pid and host
     weights/           trained children's state dicts, trial-<id>.pt (with ``keep_weights``)
     tensorboard/       TensorBoard event files (when TensorBoard logging is on)
@@ -38,7 +39,6 @@ relates to the journal on resume, and the run's budget are described in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -53,13 +53,14 @@ from typing import Any
 
 import torch
 
-from symbolic_nas.space.codec import Codec
+from symbolic_nas.space.fingerprint import space_fingerprint
 from symbolic_nas.storage.files import DriverLock, atomic_write, is_temporary, remove_temporaries
 from symbolic_nas.storage.journal import InMemoryStorage, JournalStorage, Storage, read_records
 
 __all__ = [
     "CHECKPOINT",
     "CONFIG",
+    "EVALUATOR",
     "JOURNAL",
     "LOCK",
     "NO_CHECKPOINT_ADVICE",
@@ -73,6 +74,7 @@ __all__ = [
 CONFIG = "config.json"
 JOURNAL = "journal.jsonl"
 CHECKPOINT = "checkpoint.pt"
+EVALUATOR = "evaluator.pt"
 TENSORBOARD = "tensorboard"
 LOCK = "driver.lock"
 FORMAT = 2
@@ -96,49 +98,6 @@ class ResumeError(RuntimeError):
 
 class RunInUseError(ResumeError):
     """Another driver holds the run directory (its message names the holder's pid and host)."""
-
-
-def space_fingerprint(codec: Codec) -> str:
-    """A hash of a space's structure: decisions, vocabularies, conditions and value labels.
-
-    Memory addresses (``0x7f...``) in labels are masked, since they change from
-    process to process; candidates are told apart by their labels (a function
-    by its name), not by their code.
-
-    Example:
-        >>> import symbolic_nas as sn
-        >>> a = space_fingerprint(sn.encode({"k": sn.oneof([3, 5])}))
-        >>> a == space_fingerprint(sn.encode({"k": sn.oneof([3, 5])}))
-        True
-        >>> a == space_fingerprint(sn.encode({"k": sn.oneof([3, 7])}))
-        False
-    """
-    decisions = [
-        [
-            d.id,
-            d.kind,
-            d.vocab_size,
-            d.parent,
-            d.parent_value,
-            d.group,
-            d.group_index,
-            d.group_size,
-            d.required,
-            d.distinct,
-            d.sorted,
-            d.low,
-            d.high,
-            d.scale,
-            [_ADDRESS.sub("0x?", label) for label in d.fingerprint_labels or d.labels],
-        ]
-        for d in codec.decisions
-    ]
-    text = json.dumps(
-        {"start": int(codec.start), "decisions": decisions, "next": codec.next_table.tolist()},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Run:
@@ -243,7 +202,7 @@ class Run:
                 "it (its lock goes with its process, even when killed)"
             )
         self._lock = lock
-        remove_temporaries(self.path, (CONFIG, CHECKPOINT))
+        remove_temporaries(self.path, (CONFIG, CHECKPOINT, EVALUATOR))
 
     # ------------------------------------------------------------------ config
 
@@ -455,6 +414,50 @@ class Run:
             )
         return payload
 
+    def save_evaluator_state(self, state: dict[str, Any]) -> None:
+        """Saves a stateful evaluator's ``state_dict`` (e.g. a weight-sharing pool)
+        atomically as ``evaluator.pt``, tagged with the run id and journal position."""
+        if self.path is None:
+            return
+        payload = {
+            "format": FORMAT,
+            "run_id": self.run_id,
+            "position": self.position,
+            "time": time.time(),
+            "evaluator": state,
+        }
+        with tempfile.SpooledTemporaryFile() as buffer:
+            torch.save(payload, buffer)
+            buffer.seek(0)
+            data = buffer.read()
+        atomic_write(self.file(EVALUATOR), data, self._fsync)
+
+    def load_evaluator_state(self) -> dict[str, Any] | None:
+        """The evaluator state saved by :meth:`save_evaluator_state`, or None if there is none.
+
+        Raises:
+            ResumeError: If it cannot be read or belongs to another run.
+        """
+        if self.path is None or not self.file(EVALUATOR).exists():
+            return None
+        file = str(self.file(EVALUATOR))
+        advice = (
+            "delete it to resume with the evaluator's state as it is now (a weight-sharing "
+            "search then continues with the pool it was given, e.g. a fresh one)"
+        )
+        try:
+            payload = torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as e:  # any unreadable file is reported the same way
+            raise ResumeError(f"evaluator state {file!r} cannot be read ({e}); {advice}") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("evaluator"), dict):
+            raise ResumeError(f"evaluator state {file!r} is not a symbolic_nas one; {advice}")
+        if self._config_known and payload.get("run_id") != self.run_id:
+            raise ResumeError(
+                f"evaluator state {file!r} belongs to another run (run {payload.get('run_id')}, "
+                f"but {CONFIG} is of run {self.run_id}); {advice}"
+            )
+        return payload["evaluator"]
+
     def close(self) -> None:
         """Closes the journal and releases the directory's lock."""
         if isinstance(self._journal, JournalStorage):
@@ -469,4 +472,4 @@ class Run:
 
 def _ours_to_ignore(name: str) -> bool:
     """The lock file and temporary files of interrupted writes (not a run's content)."""
-    return name == LOCK or is_temporary(name, (CONFIG, CHECKPOINT))
+    return name == LOCK or is_temporary(name, (CONFIG, CHECKPOINT, EVALUATOR))

@@ -291,14 +291,39 @@ class SearchResult:
         """The completed trial with the highest finite reward (lowest id on ties)."""
         return next(iter(self.top(1)), None)
 
-    def top(self, k: int) -> list[Trial]:
-        """The ``k`` completed trials with the highest rewards, best first."""
+    def top(self, k: int, *, distinct: bool = False) -> list[Trial]:
+        """The ``k`` completed trials with the highest rewards, best first (lowest id on ties).
+
+        Args:
+            k: How many (fewer when fewer trials completed).
+            distinct: Keep one trial per architecture (its best), e.g. the finalists of
+                a shared-weight search, which scores an architecture again each time it
+                is proposed.
+
+        Example:
+            >>> trials = [Trial(i, [t], status="completed", reward=r)
+            ...           for i, (t, r) in enumerate([(0, 0.5), (1, 0.9), (1, 0.8), (2, 0.7)])]
+            >>> [t.id for t in SearchResult(trials).top(3)]
+            [1, 2, 3]
+            >>> [t.id for t in SearchResult(trials).top(3, distinct=True)]
+            [1, 3, 0]
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"`k` must be an int >= 0, but got {k!r}")
         ranked = [
             (t.reward, t)
             for t in self.completed
             if t.reward is not None and math.isfinite(t.reward)
         ]
         ranked.sort(key=lambda rt: (-rt[0], rt[1].id))
+        if distinct:
+            seen: set[tuple[int, ...]] = set()
+            unique = []
+            for reward, trial in ranked:
+                if tuple(trial.tokens) not in seen:
+                    seen.add(tuple(trial.tokens))
+                    unique.append((reward, trial))
+            ranked = unique
         return [t for _, t in ranked[:k]]
 
     def pareto_front(self, objectives: dict[str, str] | None = None) -> list[Trial]:

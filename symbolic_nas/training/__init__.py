@@ -1,4 +1,5 @@
-"""Training layer: the built-in classification :class:`Trainer`, reward functions and data.
+"""Training layer: the built-in classification :class:`Trainer`, the shared-weight
+:class:`WeightSharing` evaluator, reward functions and data.
 
 Example:
     >>> from symbolic_nas.training import Trainer, final_accuracy
@@ -8,5 +9,13 @@ Example:
 
 from symbolic_nas.training.rewards import final_accuracy, zoph_le_reward
 from symbolic_nas.training.trainer import TRIAL_HPARAMS, NonFiniteLossError, Trainer
+from symbolic_nas.training.weight_sharing import WeightSharing
 
-__all__ = ["TRIAL_HPARAMS", "NonFiniteLossError", "Trainer", "final_accuracy", "zoph_le_reward"]
+__all__ = [
+    "TRIAL_HPARAMS",
+    "NonFiniteLossError",
+    "Trainer",
+    "WeightSharing",
+    "final_accuracy",
+    "zoph_le_reward",
+]

@@ -446,6 +446,10 @@ class Trainer:
             raise ValueError(
                 f"`model` must have trainable parameters, but got {type(model).__name__}"
             )
+        return self._optimizer_for(params)
+
+    def _optimizer_for(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        """The trainer's optimizer (its kind, learning rate, momentum, decay) over ``params``."""
         if self._optimizer == "sgd":
             return torch.optim.SGD(
                 params,

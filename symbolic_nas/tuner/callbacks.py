@@ -30,6 +30,7 @@ class SearchContext:
         start_time: Wall-clock start of this (possibly resumed) run.
         config: The run's JSON-able configuration.
         resumed: Whether this run continues an earlier one.
+        evaluator: The evaluator (a stateful one's ``stats()`` are logged).
     """
 
     codec: Codec
@@ -40,6 +41,7 @@ class SearchContext:
     start_time: float = 0.0
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     resumed: bool = False
+    evaluator: Any = None
 
     @property
     def best(self) -> Trial | None:

@@ -44,7 +44,7 @@ from symbolic_nas.storage.weights import (
 from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
-from symbolic_nas.tuner.evaluators import input_of
+from symbolic_nas.tuner.evaluators import input_of, is_stateful
 from symbolic_nas.tuner.executors.local import (
     Executor,
     InlineExecutor,
@@ -57,7 +57,7 @@ from symbolic_nas.tuner.objectives import (
     objective_vector,
     with_objectives,
 )
-from symbolic_nas.tuner.options import CallbackList, SearchOptions
+from symbolic_nas.tuner.options import CallbackList, SearchOptions, check_single_process
 from symbolic_nas.tuner.pruning import Pruning, pruned_feedback
 from symbolic_nas.tuner.resume import EvaluatorChangedWarning, restore, run_config
 from symbolic_nas.validation import InvalidParameterError
@@ -125,6 +125,9 @@ def run(
             f"state_dict), but `evaluate` takes {input_of(evaluate)!r}"
         )
     codec = space if isinstance(space, Codec) else encode(space)
+    check_single_process(evaluate, options)
+    if is_stateful(evaluate):
+        evaluate.bind(codec)  # type: ignore[attr-defined]  # may refuse the space
     defaults = list(default_callbacks(options)) if default_callbacks is not None else []
     return _Search(codec, evaluate, options, defaults).run()
 
@@ -216,6 +219,10 @@ class _Search:
         else:
             run.write_config(config)
             run.read_journal()
+        if self.resumed and is_stateful(self.evaluate):
+            state = run.load_evaluator_state()
+            if state is not None:
+                self.evaluate.load_state_dict(state)  # type: ignore[attr-defined]
         session = self.history_sessions + 1 if self.resumed else 1
         run.append(
             run_record(
@@ -294,6 +301,7 @@ class _Search:
             start_time=time.time(),
             config=self.run_storage.read_config(),
             resumed=self.resumed,
+            evaluator=self.evaluate,
         )
         self.context = context
         reason = "error"
@@ -495,6 +503,8 @@ class _Search:
         if not force and now - self.last_checkpoint < self.options.checkpoint_interval:
             return
         self.run_storage.save_checkpoint(self.algorithm.state_dict(), self.fingerprint)
+        if is_stateful(self.evaluate) and self.options.run_dir is not None:
+            self.run_storage.save_evaluator_state(self.evaluate.state_dict())  # type: ignore[attr-defined]
         self.last_checkpoint = now
 
     def _result(self) -> SearchResult:

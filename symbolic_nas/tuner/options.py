@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Literal
 from symbolic_nas import algorithms as _algorithms
 from symbolic_nas.tuner import pruners as _pruners
 from symbolic_nas.tuner.callbacks import Callback
-from symbolic_nas.tuner.executors.local import Executor
+from symbolic_nas.tuner.evaluators import single_process
+from symbolic_nas.tuner.executors.local import Executor, InlineExecutor
 from symbolic_nas.tuner.objectives import Objectives, Scalarization
 from symbolic_nas.validation import (
     InstanceOf,
@@ -25,7 +26,7 @@ from symbolic_nas.validation import (
     validate_params,
 )
 
-__all__ = ["EXECUTORS", "CallbackList", "SearchOptions"]
+__all__ = ["EXECUTORS", "CallbackList", "SearchOptions", "check_single_process"]
 
 EXECUTORS = ("auto", "inline", "process", "ray")
 
@@ -235,3 +236,26 @@ class CallbackList:
                     RuntimeWarning,
                     stacklevel=2,
                 )
+
+
+def check_single_process(evaluate: Any, options: SearchOptions) -> None:
+    """An evaluator that must run in the driver (``sn_single_process``: shared weights)
+    must get the inline executor.
+
+    Raises:
+        ValueError: Naming the rule, if the options run trials elsewhere.
+    """
+    if not single_process(evaluate):
+        return
+    executor = options.executor
+    inline = (
+        isinstance(executor, InlineExecutor)
+        if isinstance(executor, Executor)
+        else executor == "inline" or (executor == "auto" and options.workers in (1, "auto"))
+    )
+    if not inline or options.workers not in (1, "auto"):
+        raise ValueError(
+            f"`workers` must be 1 and `executor` 'inline' or 'auto' with {type(evaluate).__name__}"
+            ": shared weights need one process (the driver's, which holds the pool), but got "
+            f"workers={options.workers!r}, executor={executor!r}"
+        )

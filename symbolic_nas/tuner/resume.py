@@ -27,7 +27,7 @@ from symbolic_nas.storage.records import propose_record, read_history
 from symbolic_nas.storage.resume import replay, settings
 from symbolic_nas.storage.rundir import _ADDRESS, ResumeError, Run
 from symbolic_nas.storage.trial import Trial
-from symbolic_nas.tuner.evaluators import input_of
+from symbolic_nas.tuner.evaluators import evaluation_kind, input_of
 from symbolic_nas.tuner.options import SearchOptions
 
 __all__ = ["EvaluatorChangedWarning", "Restored", "restore", "run_config"]
@@ -59,6 +59,7 @@ def run_config(
         "num_trials": o.num_trials,
         "failure_reward": o.failure_reward,
         "evaluator_input": input_of(evaluate),
+        "evaluation": evaluation_kind(evaluate),
         "evaluator": _qualified_name(evaluate),
         "evaluator_settings": _evaluator_settings(evaluate),
         "metadata": o.metadata,
