@@ -96,6 +96,14 @@ class TrainResult:
 _EXECUTORS = ("process", "ray")
 
 
+def _ray_initialized() -> bool:
+    try:
+        import ray
+    except ImportError:
+        return False
+    return bool(ray.is_initialized())
+
+
 def train(
     objective: Callable[[list[int]], Any],
     space: Any,
@@ -198,6 +206,8 @@ def train(
         done, rounds = int(state["transitions"]), int(state["rounds"])
     eps = epsilons(actors, epsilon, alpha)
     host = ProcessActor if executor == "process" else RayActor
+    # Ray started here (by the first RayActor) is shut down here, as the tuner's executor does.
+    started_ray = executor == "ray" and not _ray_initialized()
     restarts_by_actor = [0] * actors
     writer = None
     if logdir is not None:
@@ -300,6 +310,10 @@ def train(
         torch.set_num_threads(threads)
         for h in handles:
             h.close()
+        if started_ray and _ray_initialized():
+            import ray
+
+            ray.shutdown()
         if writer is not None:
             writer.close()
     agent.network.eval()
