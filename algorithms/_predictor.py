@@ -38,6 +38,10 @@ from symbolic_nas.validation import Interval, Options, parameter_error, validate
 
 __all__ = ["ACQUISITIONS", "EnsemblePredictor", "OneHotEncoder", "Screen", "acquire"]
 
+#: A refit is also due only once the history grew by this share since the last fit,
+#: so that the cost of long searches stays bounded (about 60 fits up to 1,000 rewards).
+REFIT_GROWTH = 0.05
+
 #: Acquisition functions: ``"its"`` (independent Thompson sampling) or ``"mean"``.
 ACQUISITIONS = ("its", "mean")
 
@@ -252,7 +256,8 @@ class Screen:
     """Ranks candidates by a predictor fitted on a growing history.
 
     The predictor is refitted when the history has grown by ``refit_every``
-    rewards since the last fit (and at the first pick). The history is the
+    rewards and by :data:`REFIT_GROWTH` of its length since the last fit (and at
+    the first pick). The history is the
     caller's (it stores it, in order); a fit is deterministic given the seed and
     the history, so after :meth:`forget` (a resume) the next pick refits on the
     same prefix of the history as the last fit did, and predicts the same.
@@ -302,7 +307,8 @@ class Screen:
         Raises:
             ValueError: The history holds fewer than 2 rewards.
         """
-        due = self.fitted_on < 0 or len(history) - self.fitted_on >= self.refit_every
+        step = max(self.refit_every, math.ceil(REFIT_GROWTH * self.fitted_on))
+        due = self.fitted_on < 0 or len(history) - self.fitted_on >= step
         if not due and self.predictor.fitted:
             return
         used = history if due else history[: self.fitted_on]

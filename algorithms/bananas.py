@@ -12,6 +12,15 @@ candidate with the highest acquisition value: independent Thompson sampling by
 default (one draw from a Gaussian with the ensemble's mean and spread per
 candidate, BANANAS' choice), or the ensemble's mean.
 
+Restarts (not in the paper): candidates come from the current *climb*'s
+history. When ``patience`` rewards in a row have not improved the climb's
+best, a new climb starts from a uniformly random architecture (as local
+search restarts; a start picked by the predictor, which has learned the old
+basin, tended to fall back into it), and its candidates then come from its own
+results. Without them a search can
+stay in the basin of a local optimum whose neighbours are all evaluated (on
+NAS-Bench-201 about a fifth of the runs did; ``benchmarks/RESULTS.md``).
+
 Differences from the paper: the encoding is the codec's one-hot tokens rather
 than the path encoding of a cell, which needs a cell's graph (no space
 declares one to the codec), so the algorithm works on every space; the
@@ -37,7 +46,7 @@ from typing import Any, ClassVar
 from symbolic_nas.algorithms._predictor import ACQUISITION_CONSTRAINTS, EnsemblePredictor, Screen
 from symbolic_nas.algorithms.base import Algorithm, Proposal, register
 from symbolic_nas.algorithms.local_search import unseen_random
-from symbolic_nas.algorithms.mutation import mutate
+from symbolic_nas.algorithms.mutation import mutate, neighbours
 from symbolic_nas.validation import Interval, validate_params
 
 __all__ = ["Bananas"]
@@ -60,7 +69,10 @@ class Bananas(Algorithm):
         num_parents: Best architectures the candidates are mutated from.
         acquisition: ``"its"`` (independent Thompson sampling) or ``"mean"``.
         refit_every: New rewards that trigger a refit of the predictor (1: every
-            one; BANANAS refits per batch of 10).
+            one; BANANAS refits per batch of 10; long histories refit less often,
+            see :class:`~symbolic_nas.algorithms._predictor.Screen`).
+        patience: Rewards without improving the current climb's best before a
+            restart (None: never restart).
         ensemble_size: Networks in the predictor ensemble.
         hidden_size: Units of each of their two hidden layers.
         steps: Full-batch Adam steps per fit.
@@ -87,6 +99,7 @@ class Bananas(Algorithm):
         "num_parents": [Interval(int, 1, None)],
         "acquisition": ACQUISITION_CONSTRAINTS,
         "refit_every": [Interval(int, 1, None)],
+        "patience": [Interval(int, 1, None), None],
         **{
             k: v
             for k, v in EnsemblePredictor._parameter_constraints.items()
@@ -102,6 +115,7 @@ class Bananas(Algorithm):
         num_parents: int = 10,
         acquisition: str = "its",
         refit_every: int = 1,
+        patience: int | None = 25,
         ensemble_size: int = 5,
         hidden_size: int = 32,
         steps: int = 50,
@@ -114,6 +128,7 @@ class Bananas(Algorithm):
             "num_parents": num_parents,
             "acquisition": acquisition,
             "refit_every": refit_every,
+            "patience": patience,
             "ensemble_size": ensemble_size,
             "hidden_size": hidden_size,
             "steps": steps,
@@ -126,6 +141,7 @@ class Bananas(Algorithm):
         self.num_parents = num_parents
         self.acquisition = acquisition
         self.refit_every = refit_every
+        self.patience = patience
         self.ensemble_size = ensemble_size
         self.hidden_size = hidden_size
         self.steps = steps
@@ -138,6 +154,7 @@ class Bananas(Algorithm):
             "num_parents": self.num_parents,
             "acquisition": self.acquisition,
             "refit_every": self.refit_every,
+            "patience": self.patience,
             "ensemble_size": self.ensemble_size,
             "hidden_size": self.hidden_size,
             "steps": self.steps,
@@ -157,6 +174,9 @@ class Bananas(Algorithm):
         self._history: list[tuple[tuple[int, ...], float]] = []  # finite rewards, in order
         self._failed_set: set[tuple[int, ...]] = set()
         self._pending: dict[tuple[int, ...], int] = {}
+        # The current climb: its first history index, best reward, rewards since it improved.
+        self._climb = [0, -math.inf, 0]
+        self._restarts = 0
 
     @property
     def version(self) -> int:
@@ -172,7 +192,11 @@ class Bananas(Algorithm):
         return list(tokens), reward
 
     def stats(self) -> dict[str, float]:
-        return {"history": float(len(self._history)), "fits": float(self._screen.fits)}
+        return {
+            "history": float(len(self._history)),
+            "fits": float(self._screen.fits),
+            "restarts": float(self._restarts),
+        }
 
     def _seen(self) -> set[tuple[int, ...]]:
         seen = {t for t, _ in self._history}
@@ -198,16 +222,30 @@ class Bananas(Algorithm):
         return tokens, meta
 
     def _candidates(self, seen: set[tuple[int, ...]]) -> list[tuple[int, ...]]:
-        ranked = sorted(self._history, key=lambda h: -h[1])  # stable: earlier first on ties
-        parents = [list(t) for t, _ in ranked[: self.num_parents]]
+        """Unseen neighbours of the best architectures (best first) up to
+        ``num_candidates``, plus a fifth as many two-step mutations of them and
+        a fifth as many uniformly random architectures."""
+        climb = self._history[self._climb[0] :]
         out: dict[tuple[int, ...], None] = {}
-        for i in range(self.num_candidates):
+        if not climb:  # a restart: a uniformly random start (see the module docs)
+            return []
+        ranked = sorted(climb, key=lambda h: -h[1])  # stable: earlier first on ties
+        parents = [list(t) for t, _ in ranked[: self.num_parents]]
+        for parent in parents:
+            for child in neighbours(self.codec, parent, self.rng):
+                key = tuple(child)
+                if key not in seen:
+                    out[key] = None
+            if len(out) >= self.num_candidates:
+                break
+        for i in range(max(1, self.num_candidates // 5)):
             child = mutate(self.codec, parents[i % len(parents)], self.rng)
-            if i % 2:
-                child = mutate(self.codec, child, self.rng)
-            key = tuple(child)
-            if key not in seen:
-                out[key] = None
+            for key in (
+                tuple(mutate(self.codec, child, self.rng)),
+                tuple(self.codec.random_tokens(self.rng)),
+            ):
+                if key not in seen:
+                    out[key] = None
         return list(out)
 
     def _release(self, proposal: Proposal) -> tuple[int, ...]:
@@ -221,6 +259,14 @@ class Bananas(Algorithm):
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
         self._history.append((self._release(proposal), reward))
+        climb = self._climb
+        if reward > climb[1]:
+            climb[1], climb[2] = reward, 0
+        else:
+            climb[2] += 1
+            if self.patience is not None and climb[2] >= self.patience:
+                self._climb = [len(self._history), -math.inf, 0]
+                self._restarts += 1
 
     def _failed(self, proposal: Proposal) -> None:
         self._failed_set.add(self._release(proposal))
@@ -233,6 +279,12 @@ class Bananas(Algorithm):
             "pending": [[list(t), n] for t, n in self._pending.items()],
             "fits": self._screen.fits,
             "fitted_on": self._screen.fitted_on,
+            "climb": [
+                *self._climb[:1],
+                None if self._climb[1] == -math.inf else self._climb[1],
+                self._climb[2],
+            ],
+            "restarts": self._restarts,
         }
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
@@ -254,6 +306,9 @@ class Bananas(Algorithm):
         self._screen.forget()
         self._screen.fits = int(state["fits"])
         self._screen.fitted_on = int(state["fitted_on"])
+        start, best, since = state["climb"]
+        self._climb = [int(start), -math.inf if best is None else float(best), int(since)]
+        self._restarts = int(state["restarts"])
         if not all(math.isfinite(r) for _, r in self._history):
             raise ValueError("`state` must hold finite rewards in its history")
 

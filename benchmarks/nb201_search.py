@@ -19,8 +19,17 @@ Protocols (``--protocol``):
   The searches of all budgets cost ``sum(budgets)`` trials per seed, 1.48 times
   the largest budget with the default budgets.
 * ``anytime``: one search of the largest budget per seed, read at every budget.
-  For algorithms that ignore the budget (``random``, ``evolution``, Optuna's TPE)
-  both protocols give the same figures.
+  For algorithms that ignore the budget (:data:`BUDGET_FREE`: ``random``,
+  ``evolution``, ``local_search``, ``bananas``; Optuna's TPE) both protocols give
+  the same figures, so they always run ``anytime`` (one search per seed).
+
+A search stops once it has proposed the optimum (the unique arg-max of the
+reward): from then on the best-so-far pick is the optimum at every budget, so
+its figures are those of the whole search, which costs the same minus the
+trials after the optimum. The stop goes through ``sn.search`` itself: the trial
+after the optimum fails on purpose and ``max_consecutive_failures=1`` ends the
+run; the trials up to the optimum are the search. Optuna's study calls
+``study.stop()`` instead. *trials* and *ms / query* count only the trials run.
 
 Queries to the optimum: the first query (1-based) that proposes the cell with
 the highest reward (unique; checked) in the search of the largest budget. A run
@@ -65,8 +74,11 @@ import torch
 import symbolic_nas as sn
 from symbolic_nas import algorithms
 from symbolic_nas.nasbench import NasBench201
+from symbolic_nas.tuner import TooManyFailuresError
+from symbolic_nas.tuner.evaluators import evaluator
 
 __all__ = [
+    "BUDGET_FREE",
     "OPTUNA",
     "PROTOCOLS",
     "Benchmark",
@@ -81,7 +93,10 @@ __all__ = [
 #: Name of Optuna's TPE reference row among the algorithms.
 OPTUNA = "optuna_tpe"
 PROTOCOLS = ("fixed", "anytime")
-DEFAULT_BUDGETS = (25, 50, 100, 300, 1000)
+DEFAULT_BUDGETS = (25, 50, 100, 150, 300, 1000)
+#: Algorithms whose proposals do not depend on the budget they are told: one search
+#: of the largest budget gives their figures at every budget.
+BUDGET_FREE = frozenset({"random", "evolution", "local_search", "bananas"})
 DEFAULT_OPTUNA_MAX_BUDGET = 300
 
 
@@ -207,23 +222,48 @@ def optimum_index(bench: NasBench201) -> int:
     return int(bench.table.indices[rows[0]])
 
 
+class _OptimumFound(Exception):
+    """Raised for the trial after the optimum: it ends the search (see the module docs)."""
+
+
 def _search_records(bench: NasBench201, algorithm: str, seed: int, trials: int) -> list[dict]:
-    """One ``sn.search`` of ``trials`` trials: the reward and metrics of each, in query order."""
-    result = sn.search(
-        bench.codec,
-        bench.evaluate,
-        algorithm=algorithm,
-        num_trials=trials,
-        workers=1,
-        seed=seed,
-        progress=False,
-    )
-    records = []
+    """One ``sn.search`` of up to ``trials`` trials, stopped after the optimum: the
+    reward and metrics of each trial, in query order."""
+    optimum = optimum_index(bench)
+    records: list[dict] = []
+
+    @evaluator(input="tokens")
+    def evaluate(tokens: Sequence[int]) -> dict:
+        if records and records[-1]["index"] == optimum:
+            raise _OptimumFound("the optimum was proposed: the search stops here")
+        records.append(bench.evaluate(tokens))
+        return records[-1]
+
+    try:
+        result = sn.search(
+            bench.codec,
+            evaluate,
+            algorithm=algorithm,
+            num_trials=trials,
+            workers=1,
+            seed=seed,
+            progress=False,
+            max_consecutive_failures=1,
+        )
+    except TooManyFailuresError:
+        if not records or records[-1]["index"] != optimum:
+            raise
+        return records  # In query order: one inline worker evaluates them in turn.
     for trial in result.trials:  # Sorted by id: the order of the proposals.
         if trial.status != sn.TrialStatus.COMPLETED:
             raise RuntimeError(f"{algorithm} seed {seed} trial {trial.id} failed: {trial.error}")
-        records.append({**trial.metrics, "reward": trial.reward})
-    return records
+    return [{**trial.metrics, "reward": trial.reward} for trial in result.trials]
+
+
+def _padded(records: list[dict], trials: int) -> list[dict]:
+    """``records`` made ``trials`` long by repeating the last one (the optimum, when a
+    search stopped there: the pick of every later budget)."""
+    return records + [records[-1]] * (trials - len(records))
 
 
 def _optuna_records(bench: NasBench201, seed: int, trials: int) -> list[dict]:
@@ -234,12 +274,16 @@ def _optuna_records(bench: NasBench201, seed: int, trials: int) -> list[dict]:
     ops = bench.table.OPS
     records: list[dict] = []
 
+    optimum = optimum_index(bench)
+
     def objective(trial: optuna.Trial) -> float:
         codes = [
             ops.index(trial.suggest_categorical(f"edge{i}", ops))
             for i in range(len(bench.table.EDGES))
         ]
         records.append(bench.evaluate(codes))
+        if records[-1]["index"] == optimum:
+            study.stop()  # The pick stays the optimum (see the module docs).
         return records[-1]["reward"]
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
@@ -272,16 +316,16 @@ def run_job(job: tuple[str, int, tuple[int, ...], str]) -> RunResult:
     start = time.perf_counter()
     if algorithm == OPTUNA:
         records = _optuna_records(bench, seed, max_budget)
-        trials, result = len(records), read(records, budgets)
-    elif protocol == "anytime":
+        trials, result = len(records), read(_padded(records, max_budget), budgets)
+    elif protocol == "anytime" or algorithm in BUDGET_FREE:
         records = _search_records(bench, algorithm, seed, max_budget)
-        trials, result = len(records), read(records, budgets)
+        trials, result = len(records), read(_padded(records, max_budget), budgets)
     else:
         fitness, reported, trials = [], [], 0
         for budget in budgets:
             records = _search_records(bench, algorithm, seed, budget)
             trials += len(records)
-            last = read(records, [budget])
+            last = read(_padded(records, budget), [budget])
             fitness.append(last.best_fitness[0])
             reported.append(last.best_report[0])
         result = Trace(tuple(fitness), tuple(reported), last.found_at)

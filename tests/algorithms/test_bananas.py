@@ -96,6 +96,21 @@ def test_guided_proposals_are_new_and_beat_random_on_an_additive_objective():
     assert algo.stats()["fits"] == 50
 
 
+def test_a_climb_that_stops_improving_restarts_from_a_random_architecture():
+    codec = sn.encode([sn.oneof(list(range(5))) for _ in range(6)])
+    algo = algorithms.get("bananas", num_init=4, patience=3, steps=10, seed=0)
+    algo.setup(codec)
+    guided = []
+    for i in range(12):
+        p = algo.propose()
+        guided.append(p.meta["guided"])
+        algo.feedback(p, 1.0 if i == 0 else 0.0)  # nothing ever beats the first
+    # 4 random starts; the climb's best (the first) is not beaten by rewards 2, 3, 4:
+    # restart, a random start, 3 guided proposals, restart, ...
+    assert guided == [False] * 4 + [False, True, True, True, False, True, True, True]
+    assert algo.stats()["restarts"] == 3
+
+
 def test_many_outstanding_proposals_are_distinct_and_failures_are_not_repeated():
     codec = sn.encode([sn.oneof(list(range(4))) for _ in range(5)])
     algo = algorithms.get("bananas", num_init=4, seed=0)
