@@ -42,8 +42,9 @@ studies stop at 300 trials (``--optuna-max-budget``), which covers the goals'
 budgets and its median queries to the optimum (139 in the issue's
 measurement). Its row is labelled with that limit.
 
-Run: python benchmarks/nb201_search.py [--seeds 100] [--budgets 25,50,100,300,1000]
+Run: python benchmarks/nb201_search.py [--seeds 100] [--budgets 25,50,100,150,300,1000]
          [--algorithms evolution,ppo,...,optuna_tpe] [--optuna-seeds N]
+         [--seeds-of reinforce=20,ppo=20]
          [--optuna-max-budget 300] [--jobs 2] [--protocol fixed]
          [--out benchmarks/RESULTS.md] [--plot benchmarks/nb201_search.png]
 
@@ -388,6 +389,7 @@ def run_benchmark(
     seeds: int = 100,
     budgets: Sequence[int] = DEFAULT_BUDGETS,
     optuna_seeds: int | None = None,
+    seeds_of: dict[str, int] | None = None,
     optuna_max_budget: int = DEFAULT_OPTUNA_MAX_BUDGET,
     protocol: str = "fixed",
     jobs: int = 2,
@@ -400,6 +402,8 @@ def run_benchmark(
         seeds: Runs per algorithm (seeds ``0 .. seeds-1``).
         budgets: Increasing query budgets.
         optuna_seeds: Runs of Optuna's TPE (None: ``seeds``).
+        seeds_of: Runs of particular algorithms, in place of ``seeds`` (for costly
+            ones on a busy machine; the table shows each row's runs).
         optuna_max_budget: Trials of each Optuna study; it is read at the budgets
             up to it (and at itself when it is not one of them).
         protocol: One of :data:`PROTOCOLS`.
@@ -432,6 +436,13 @@ def run_benchmark(
         raise ValueError(f"`budgets` must be increasing ints >= 1, but got {list(budgets)!r}")
     optuna_seeds = seeds if optuna_seeds is None else optuna_seeds
     _check_int("optuna_seeds", optuna_seeds, 1)
+    seeds_of = dict(seeds_of or {})
+    for name, count in seeds_of.items():
+        if name not in algorithm_names or name == OPTUNA:
+            raise ValueError(
+                f"`seeds_of` must name benchmarked algorithms other than {OPTUNA}, but got {name!r}"
+            )
+        _check_int(f"seeds_of[{name!r}]", count, 1)
     _check_int("optuna_max_budget", optuna_max_budget, 1)
     if protocol not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {PROTOCOLS}, but got {protocol!r}")
@@ -441,12 +452,13 @@ def run_benchmark(
         sorted({b for b in budgets if b <= optuna_max_budget} | {optuna_max_budget})
     )
     job_list = []
-    for seed in range(max(seeds, optuna_seeds)):  # Interleaved: balances the pool's load.
+    most = max([seeds, optuna_seeds, *seeds_of.values()])
+    for seed in range(most):  # Interleaved: balances the pool's load.
         for name in algorithm_names:
             if name == OPTUNA:
                 if seed < optuna_seeds:
                     job_list.append((name, seed, optuna_budgets, "anytime"))
-            elif seed < seeds:
+            elif seed < seeds_of.get(name, seeds):
                 job_list.append((name, seed, budgets, protocol))
 
     bench = _bench()
@@ -528,6 +540,16 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
+def _seed_counts(text: str) -> dict[str, int]:
+    try:
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        return {name.strip(): int(count) for name, count in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated name=int pairs, but got {text!r}"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     # "optuna"/"tpe" wrap the sampler the OPTUNA reference row already calls directly.
     default_algorithms = [
@@ -540,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--budgets",
         type=_int_list,
         default=list(DEFAULT_BUDGETS),
-        help="comma-separated query budgets (25,50,100,300,1000)",
+        help="comma-separated query budgets (25,50,100,150,300,1000)",
     )
     parser.add_argument(
         "--algorithms",
@@ -556,6 +578,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=int,
         default=DEFAULT_OPTUNA_MAX_BUDGET,
         help=f"trials per Optuna study ({DEFAULT_OPTUNA_MAX_BUDGET}; its cost grows with it)",
+    )
+    parser.add_argument(
+        "--seeds-of",
+        type=_seed_counts,
+        default={},
+        help="runs of particular algorithms, e.g. reinforce=20,ppo=20 (--seeds)",
     )
     parser.add_argument("--protocol", choices=PROTOCOLS, default="fixed")
     parser.add_argument("--jobs", type=int, default=2, help="processes, one torch thread each")
@@ -583,6 +611,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             seeds=args.seeds,
             budgets=args.budgets,
             optuna_seeds=args.optuna_seeds,
+            seeds_of=args.seeds_of,
             optuna_max_budget=args.optuna_max_budget,
             protocol=args.protocol,
             jobs=args.jobs,

@@ -504,7 +504,7 @@ def markdown(bench: Any, summaries: dict[str, Summary], context: Context) -> str
     """The whole ``RESULTS.md``: header, table, goals and the plot."""
     tpe_seeds = len(bench.runs.get(OPTUNA, ()))
     seeds = max((s.runs for n, s in summaries.items() if n != OPTUNA), default=0)
-    lines = ["# NAS-Bench-201 search efficiency (issue #5)", ""]
+    lines = ["# NAS-Bench-201 search efficiency (issues #5 and #12)", ""]
     if seeds < context.full_seeds:
         lines += [
             f"> **Development run ({seeds} seeds"
@@ -536,6 +536,14 @@ def markdown(bench: Any, summaries: dict[str, Summary], context: Context) -> str
         "(a shared box: timings are noisy)",
         f"- Total wall time: {bench.seconds:.0f} s with {bench.jobs} process(es), one torch "
         "thread each",
+        *(
+            [
+                "- Fewer runs (`--seeds-of`, for cost): "
+                + ", ".join(f"{n} {s.runs}" for n, s in summaries.items() if s.runs < seeds)
+            ]
+            if any(s.runs < seeds for n, s in summaries.items() if n != OPTUNA)
+            else []
+        ),
         f"- Optimum: index {index}, {fitness:g} validation (the unique maximum of the reward), "
         f"{reported:.2f} test (the table's best test accuracy is {bench.best_report:.2f}, "
         f"held by {bench.best_report_cells} cell(s); only the reward's arg-max counts as found)",

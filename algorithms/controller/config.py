@@ -128,7 +128,7 @@ class ControllerConfig:
     reward_memory: bool = hyperparameter(True, "boolean")
     max_staleness: int = hyperparameter(8, Interval(int, 0, None))
     predictor: bool = hyperparameter(True, "boolean")
-    predictor_candidates: int = hyperparameter(32, Interval(int, 2, None))
+    predictor_candidates: int = hyperparameter(64, Interval(int, 2, None))
     predictor_warmup: int = hyperparameter(10, Interval(int, 2, None))
     predictor_refit: int = hyperparameter(8, _AT_LEAST_ONE)
     predictor_acquisition: str = hyperparameter("its", *ACQUISITION_CONSTRAINTS)
