@@ -175,7 +175,7 @@ class Bananas(Algorithm):
         self._failed_set: set[tuple[int, ...]] = set()
         self._pending: dict[tuple[int, ...], int] = {}
         # The current climb: its first history index, best reward, rewards since it improved.
-        self._climb = [0, -math.inf, 0]
+        self._climb_start, self._climb_best, self._climb_since = 0, -math.inf, 0
         self._restarts = 0
 
     @property
@@ -206,7 +206,8 @@ class Bananas(Algorithm):
 
     def _propose(self) -> tuple[list[int], dict[str, Any] | None]:
         seen = self._seen()
-        tokens, meta = None, {"guided": False}
+        tokens: list[int] | None = None
+        meta: dict[str, Any] = {"guided": False}
         if len(self._history) >= max(2, self.num_init):
             candidates = self._candidates(seen)
             if candidates:
@@ -225,7 +226,7 @@ class Bananas(Algorithm):
         """Unseen neighbours of the best architectures (best first) up to
         ``num_candidates``, plus a fifth as many two-step mutations of them and
         a fifth as many uniformly random architectures."""
-        climb = self._history[self._climb[0] :]
+        climb = self._history[self._climb_start :]
         out: dict[tuple[int, ...], None] = {}
         if not climb:  # a restart: a uniformly random start (see the module docs)
             return []
@@ -259,13 +260,16 @@ class Bananas(Algorithm):
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
         self._history.append((self._release(proposal), reward))
-        climb = self._climb
-        if reward > climb[1]:
-            climb[1], climb[2] = reward, 0
+        if reward > self._climb_best:
+            self._climb_best, self._climb_since = reward, 0
         else:
-            climb[2] += 1
-            if self.patience is not None and climb[2] >= self.patience:
-                self._climb = [len(self._history), -math.inf, 0]
+            self._climb_since += 1
+            if self.patience is not None and self._climb_since >= self.patience:
+                self._climb_start, self._climb_best, self._climb_since = (
+                    len(self._history),
+                    -math.inf,
+                    0,
+                )
                 self._restarts += 1
 
     def _failed(self, proposal: Proposal) -> None:
@@ -280,9 +284,9 @@ class Bananas(Algorithm):
             "fits": self._screen.fits,
             "fitted_on": self._screen.fitted_on,
             "climb": [
-                *self._climb[:1],
-                None if self._climb[1] == -math.inf else self._climb[1],
-                self._climb[2],
+                self._climb_start,
+                None if self._climb_best == -math.inf else self._climb_best,
+                self._climb_since,
             ],
             "restarts": self._restarts,
         }
@@ -294,20 +298,21 @@ class Bananas(Algorithm):
                     f"`{key}` must match the saved algorithm's ({state[key]!r}), but got {value!r}"
                 )
 
-        def key(tokens: list[int]) -> tuple[int, ...]:
+        def as_key(tokens: list[int]) -> tuple[int, ...]:
             out = tuple(int(t) for t in tokens)
             self.codec.validate(out)
             return out
 
-        self._history = [(key(t), float(r)) for t, r in state["history"]]
-        self._failed_set = {key(t) for t in state["failed"]}
-        self._pending = {key(t): int(n) for t, n in state["pending"]}
+        self._history = [(as_key(t), float(r)) for t, r in state["history"]]
+        self._failed_set = {as_key(t) for t in state["failed"]}
+        self._pending = {as_key(t): int(n) for t, n in state["pending"]}
         # The weights are refitted from the history when next needed (same seed, same fit).
         self._screen.forget()
         self._screen.fits = int(state["fits"])
         self._screen.fitted_on = int(state["fitted_on"])
         start, best, since = state["climb"]
-        self._climb = [int(start), -math.inf if best is None else float(best), int(since)]
+        self._climb_start, self._climb_since = int(start), int(since)
+        self._climb_best = -math.inf if best is None else float(best)
         self._restarts = int(state["restarts"])
         if not all(math.isfinite(r) for _, r in self._history):
             raise ValueError("`state` must hold finite rewards in its history")
