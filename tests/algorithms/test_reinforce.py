@@ -389,7 +389,7 @@ def test_after_a_version_with_memory_hits_the_next_version_samples_64_at_once():
             break
     else:
         raise AssertionError("no update right after a memory hit")
-    clone = algorithms.get("reinforce", seed=0, batch_size=2, sample_batch=2)
+    clone = algorithms.get("reinforce", seed=0, batch_size=2, sample_batch=2, predictor=False)
     clone.setup(codec)
     clone.load_state_dict(algo.state_dict())
     for _ in range(10):
