@@ -12,6 +12,7 @@ Example:
     >>> algo.setup(sn.encode({"k": sn.oneof([3, 5])}), budget=10)
 """
 
+from symbolic_nas.algorithms import bananas as bananas  # registers "bananas"
 from symbolic_nas.algorithms import controller as controller  # registers "reinforce", "ppo"
 from symbolic_nas.algorithms import evolution as evolution  # registers "evolution"
 from symbolic_nas.algorithms import fixed as fixed  # registers "fixed" (a utility)

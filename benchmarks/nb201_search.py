@@ -19,8 +19,17 @@ Protocols (``--protocol``):
   The searches of all budgets cost ``sum(budgets)`` trials per seed, 1.48 times
   the largest budget with the default budgets.
 * ``anytime``: one search of the largest budget per seed, read at every budget.
-  For algorithms that ignore the budget (``random``, ``evolution``, Optuna's TPE)
-  both protocols give the same figures.
+  For algorithms that ignore the budget (:data:`BUDGET_FREE`: ``random``,
+  ``evolution``, ``local_search``, ``bananas``; Optuna's TPE) both protocols give
+  the same figures, so they always run ``anytime`` (one search per seed).
+
+A search stops once it has proposed the optimum (the unique arg-max of the
+reward): from then on the best-so-far pick is the optimum at every budget, so
+its figures are those of the whole search, which costs the same minus the
+trials after the optimum. The stop goes through ``sn.search`` itself: the trial
+after the optimum fails on purpose and ``max_consecutive_failures=1`` ends the
+run; the trials up to the optimum are the search. Optuna's study calls
+``study.stop()`` instead. *trials* and *ms / query* count only the trials run.
 
 Queries to the optimum: the first query (1-based) that proposes the cell with
 the highest reward (unique; checked) in the search of the largest budget. A run
@@ -33,8 +42,9 @@ studies stop at 300 trials (``--optuna-max-budget``), which covers the goals'
 budgets and its median queries to the optimum (139 in the issue's
 measurement). Its row is labelled with that limit.
 
-Run: python benchmarks/nb201_search.py [--seeds 100] [--budgets 25,50,100,300,1000]
+Run: python benchmarks/nb201_search.py [--seeds 100] [--budgets 25,50,100,150,300,1000]
          [--algorithms evolution,ppo,...,optuna_tpe] [--optuna-seeds N]
+         [--seeds-of reinforce=20,ppo=20]
          [--optuna-max-budget 300] [--jobs 2] [--protocol fixed]
          [--out benchmarks/RESULTS.md] [--plot benchmarks/nb201_search.png]
 
@@ -65,8 +75,11 @@ import torch
 import symbolic_nas as sn
 from symbolic_nas import algorithms
 from symbolic_nas.nasbench import NasBench201
+from symbolic_nas.tuner import TooManyFailuresError
+from symbolic_nas.tuner.evaluators import evaluator
 
 __all__ = [
+    "BUDGET_FREE",
     "OPTUNA",
     "PROTOCOLS",
     "Benchmark",
@@ -81,7 +94,10 @@ __all__ = [
 #: Name of Optuna's TPE reference row among the algorithms.
 OPTUNA = "optuna_tpe"
 PROTOCOLS = ("fixed", "anytime")
-DEFAULT_BUDGETS = (25, 50, 100, 300, 1000)
+DEFAULT_BUDGETS = (25, 50, 100, 150, 300, 1000)
+#: Algorithms whose proposals do not depend on the budget they are told: one search
+#: of the largest budget gives their figures at every budget.
+BUDGET_FREE = frozenset({"random", "evolution", "local_search", "bananas"})
 DEFAULT_OPTUNA_MAX_BUDGET = 300
 
 
@@ -207,23 +223,48 @@ def optimum_index(bench: NasBench201) -> int:
     return int(bench.table.indices[rows[0]])
 
 
+class _OptimumFound(Exception):
+    """Raised for the trial after the optimum: it ends the search (see the module docs)."""
+
+
 def _search_records(bench: NasBench201, algorithm: str, seed: int, trials: int) -> list[dict]:
-    """One ``sn.search`` of ``trials`` trials: the reward and metrics of each, in query order."""
-    result = sn.search(
-        bench.codec,
-        bench.evaluate,
-        algorithm=algorithm,
-        num_trials=trials,
-        workers=1,
-        seed=seed,
-        progress=False,
-    )
-    records = []
+    """One ``sn.search`` of up to ``trials`` trials, stopped after the optimum: the
+    reward and metrics of each trial, in query order."""
+    optimum = optimum_index(bench)
+    records: list[dict] = []
+
+    @evaluator(input="tokens")
+    def evaluate(tokens: Sequence[int]) -> dict:
+        if records and records[-1]["index"] == optimum:
+            raise _OptimumFound("the optimum was proposed: the search stops here")
+        records.append(bench.evaluate(tokens))
+        return records[-1]
+
+    try:
+        result = sn.search(
+            bench.codec,
+            evaluate,
+            algorithm=algorithm,
+            num_trials=trials,
+            workers=1,
+            seed=seed,
+            progress=False,
+            max_consecutive_failures=1,
+        )
+    except TooManyFailuresError:
+        if not records or records[-1]["index"] != optimum:
+            raise
+        return records  # In query order: one inline worker evaluates them in turn.
     for trial in result.trials:  # Sorted by id: the order of the proposals.
         if trial.status != sn.TrialStatus.COMPLETED:
             raise RuntimeError(f"{algorithm} seed {seed} trial {trial.id} failed: {trial.error}")
-        records.append({**trial.metrics, "reward": trial.reward})
-    return records
+    return [{**trial.metrics, "reward": trial.reward} for trial in result.trials]
+
+
+def _padded(records: list[dict], trials: int) -> list[dict]:
+    """``records`` made ``trials`` long by repeating the last one (the optimum, when a
+    search stopped there: the pick of every later budget)."""
+    return records + [records[-1]] * (trials - len(records))
 
 
 def _optuna_records(bench: NasBench201, seed: int, trials: int) -> list[dict]:
@@ -234,12 +275,16 @@ def _optuna_records(bench: NasBench201, seed: int, trials: int) -> list[dict]:
     ops = bench.table.OPS
     records: list[dict] = []
 
+    optimum = optimum_index(bench)
+
     def objective(trial: optuna.Trial) -> float:
         codes = [
             ops.index(trial.suggest_categorical(f"edge{i}", ops))
             for i in range(len(bench.table.EDGES))
         ]
         records.append(bench.evaluate(codes))
+        if records[-1]["index"] == optimum:
+            study.stop()  # The pick stays the optimum (see the module docs).
         return records[-1]["reward"]
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
@@ -272,16 +317,16 @@ def run_job(job: tuple[str, int, tuple[int, ...], str]) -> RunResult:
     start = time.perf_counter()
     if algorithm == OPTUNA:
         records = _optuna_records(bench, seed, max_budget)
-        trials, result = len(records), read(records, budgets)
-    elif protocol == "anytime":
+        trials, result = len(records), read(_padded(records, max_budget), budgets)
+    elif protocol == "anytime" or algorithm in BUDGET_FREE:
         records = _search_records(bench, algorithm, seed, max_budget)
-        trials, result = len(records), read(records, budgets)
+        trials, result = len(records), read(_padded(records, max_budget), budgets)
     else:
         fitness, reported, trials = [], [], 0
         for budget in budgets:
             records = _search_records(bench, algorithm, seed, budget)
             trials += len(records)
-            last = read(records, [budget])
+            last = read(_padded(records, budget), [budget])
             fitness.append(last.best_fitness[0])
             reported.append(last.best_report[0])
         result = Trace(tuple(fitness), tuple(reported), last.found_at)
@@ -344,6 +389,7 @@ def run_benchmark(
     seeds: int = 100,
     budgets: Sequence[int] = DEFAULT_BUDGETS,
     optuna_seeds: int | None = None,
+    seeds_of: dict[str, int] | None = None,
     optuna_max_budget: int = DEFAULT_OPTUNA_MAX_BUDGET,
     protocol: str = "fixed",
     jobs: int = 2,
@@ -356,6 +402,8 @@ def run_benchmark(
         seeds: Runs per algorithm (seeds ``0 .. seeds-1``).
         budgets: Increasing query budgets.
         optuna_seeds: Runs of Optuna's TPE (None: ``seeds``).
+        seeds_of: Runs of particular algorithms, in place of ``seeds`` (for costly
+            ones on a busy machine; the table shows each row's runs).
         optuna_max_budget: Trials of each Optuna study; it is read at the budgets
             up to it (and at itself when it is not one of them).
         protocol: One of :data:`PROTOCOLS`.
@@ -388,6 +436,13 @@ def run_benchmark(
         raise ValueError(f"`budgets` must be increasing ints >= 1, but got {list(budgets)!r}")
     optuna_seeds = seeds if optuna_seeds is None else optuna_seeds
     _check_int("optuna_seeds", optuna_seeds, 1)
+    seeds_of = dict(seeds_of or {})
+    for name, count in seeds_of.items():
+        if name not in algorithm_names or name == OPTUNA:
+            raise ValueError(
+                f"`seeds_of` must name benchmarked algorithms other than {OPTUNA}, but got {name!r}"
+            )
+        _check_int(f"seeds_of[{name!r}]", count, 1)
     _check_int("optuna_max_budget", optuna_max_budget, 1)
     if protocol not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {PROTOCOLS}, but got {protocol!r}")
@@ -397,12 +452,13 @@ def run_benchmark(
         sorted({b for b in budgets if b <= optuna_max_budget} | {optuna_max_budget})
     )
     job_list = []
-    for seed in range(max(seeds, optuna_seeds)):  # Interleaved: balances the pool's load.
+    most = max([seeds, optuna_seeds, *seeds_of.values()])
+    for seed in range(most):  # Interleaved: balances the pool's load.
         for name in algorithm_names:
             if name == OPTUNA:
                 if seed < optuna_seeds:
                     job_list.append((name, seed, optuna_budgets, "anytime"))
-            elif seed < seeds:
+            elif seed < seeds_of.get(name, seeds):
                 job_list.append((name, seed, budgets, protocol))
 
     bench = _bench()
@@ -484,6 +540,16 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
+def _seed_counts(text: str) -> dict[str, int]:
+    try:
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        return {name.strip(): int(count) for name, count in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated name=int pairs, but got {text!r}"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     # "optuna"/"tpe" wrap the sampler the OPTUNA reference row already calls directly.
     default_algorithms = [
@@ -496,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--budgets",
         type=_int_list,
         default=list(DEFAULT_BUDGETS),
-        help="comma-separated query budgets (25,50,100,300,1000)",
+        help="comma-separated query budgets (25,50,100,150,300,1000)",
     )
     parser.add_argument(
         "--algorithms",
@@ -512,6 +578,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=int,
         default=DEFAULT_OPTUNA_MAX_BUDGET,
         help=f"trials per Optuna study ({DEFAULT_OPTUNA_MAX_BUDGET}; its cost grows with it)",
+    )
+    parser.add_argument(
+        "--seeds-of",
+        type=_seed_counts,
+        default={},
+        help="runs of particular algorithms, e.g. reinforce=20,ppo=20 (--seeds)",
     )
     parser.add_argument("--protocol", choices=PROTOCOLS, default="fixed")
     parser.add_argument("--jobs", type=int, default=2, help="processes, one torch thread each")
@@ -539,6 +611,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             seeds=args.seeds,
             budgets=args.budgets,
             optuna_seeds=args.optuna_seeds,
+            seeds_of=args.seeds_of,
             optuna_max_budget=args.optuna_max_budget,
             protocol=args.protocol,
             jobs=args.jobs,

@@ -250,6 +250,93 @@ def _beats(name: str, summary: Summary, random: Summary, budget: int) -> Goal:
     return Goal(text, "met" if t >= 2 else "not significant", detail)
 
 
+def welch_t(summary: Summary, other: Summary, budget: int) -> float:
+    """Welch's t of ``summary``'s mean minus ``other``'s at ``budget`` (nan if unmeasured).
+
+    Example:
+        >>> a = Summary("a", 4, (10,), {10: 2.0}, {10: 1.0}, 10.0, 1.0, 10, 40, 1.0)
+        >>> b = Summary("b", 4, (10,), {10: 1.0}, {10: 1.0}, 10.0, 1.0, 10, 40, 1.0)
+        >>> round(welch_t(a, b, 10), 3)
+        1.414
+    """
+    if budget not in summary.mean or budget not in other.mean:
+        return math.nan
+    diff = summary.mean[budget] - other.mean[budget]
+    se = math.hypot(summary.standard_error(budget), other.standard_error(budget))
+    return diff / se if se > 0 else (math.inf if diff > 0 else -math.inf if diff < 0 else 0.0)
+
+
+#: Issue #12's budgets: the best algorithm must be ahead of TPE at each (t >= 2).
+_TPE_BUDGETS = (25, 50, 100, 150, 300)
+_BEST_MEDIAN = 100
+_REINFORCE_BUDGETS = (50, 100)
+
+
+def best_algorithm(summaries: dict[str, Summary]) -> str | None:
+    """The library's algorithm ahead of Optuna's TPE (Welch t >= 2) at the most of
+    issue #12's budgets; ties go to the lower median queries to the optimum."""
+    tpe = summaries.get(OPTUNA)
+    if tpe is None:
+        return None
+    names = [n for n in summaries if n != OPTUNA]
+
+    def key(name: str) -> tuple[int, float]:
+        ahead = sum(welch_t(summaries[name], tpe, b) >= 2 for b in _TPE_BUDGETS)
+        return (-ahead, summaries[name].median_to_optimum)
+
+    return min(names, key=key) if names else None
+
+
+def tpe_goals(summaries: dict[str, Summary]) -> list[Goal]:
+    """Issue #12's goals: the best algorithm against Optuna's TPE, and ``reinforce``."""
+    tpe = summaries.get(OPTUNA)
+    best = best_algorithm(summaries)
+    if tpe is None or best is None:
+        return [Goal("issue #12: the best algorithm ahead of Optuna TPE", "not measured", "")]
+    s = summaries[best]
+    ts = {b: welch_t(s, tpe, b) for b in _TPE_BUDGETS}
+    measured = [b for b in _TPE_BUDGETS if not math.isnan(ts[b])]
+    detail = "; ".join(
+        f"{b}: {s.mean[b]:.2f} vs {tpe.mean[b]:.2f}, t = {ts[b]:.1f}" for b in measured
+    )
+    if not measured:
+        status = "not measured"
+    else:
+        status = "met" if all(ts[b] >= 2 for b in measured) else "missed"
+    out = [
+        Goal(
+            f"best algorithm ({best}) ahead of Optuna TPE at every budget 25–300 (Welch t ≥ 2)",
+            status,
+            detail,
+        ),
+        _median_at_most(
+            f"best algorithm ({best}): median queries to the optimum ≤ {_BEST_MEDIAN}",
+            s,
+            _BEST_MEDIAN,
+        ),
+    ]
+    last = out[-1]
+    out[-1] = dataclasses.replace(
+        last, detail=last.detail + f"; Optuna TPE in this run: median {_median_text(tpe)}"
+    )
+    reinforce = summaries.get("reinforce")
+    for b in _REINFORCE_BUDGETS:
+        text = f"reinforce (predictor screening) ≥ Optuna TPE at {b} queries"
+        if reinforce is None or b not in reinforce.mean or b not in tpe.mean:
+            out.append(Goal(text, "not measured", ""))
+            continue
+        t = welch_t(reinforce, tpe, b)
+        met = reinforce.mean[b] >= tpe.mean[b]
+        out.append(
+            Goal(
+                text,
+                "met" if met else "missed",
+                f"{reinforce.mean[b]:.2f} vs {tpe.mean[b]:.2f} (Welch t = {t:.1f})",
+            )
+        )
+    return out
+
+
 def goals(summaries: dict[str, Summary]) -> list[Goal]:
     """Issue #5's goals, each checked against the measured summaries.
 
@@ -305,6 +392,7 @@ def goals(summaries: dict[str, Summary]) -> list[Goal]:
             _EVOLUTION_MEDIAN,
         )
     )
+    out += tpe_goals(summaries)
     random = summaries.get("random")
     for name, summary in summaries.items():
         if name == OPTUNA or not type(algorithms.get(name)).learns:
@@ -381,6 +469,29 @@ def _table(bench: Any, summaries: dict[str, Summary], *, references: bool) -> li
     return lines
 
 
+def _welch_table(bench: Any, summaries: dict[str, Summary]) -> list[str]:
+    """Welch's t of each algorithm against Optuna's TPE at each budget (issue #12)."""
+    tpe = summaries.get(OPTUNA)
+    if tpe is None:
+        return []
+    budgets = [b for b in bench.budgets if b in tpe.mean]
+    lines = [
+        "## Against Optuna's TPE (Welch's t of the difference in means)",
+        "",
+        "| algorithm | " + " | ".join(str(b) for b in budgets) + " |",
+        "|---|" + "---|" * len(budgets),
+    ]
+    for name, s in summaries.items():
+        if name == OPTUNA:
+            continue
+        cells = []
+        for b in budgets:
+            t = welch_t(s, tpe, b)
+            cells.append("—" if math.isnan(t) else f"{s.mean[b] - tpe.mean[b]:+.2f} (t = {t:.1f})")
+        lines.append(f"| **{name}** | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def console_table(bench: Any, summaries: dict[str, Summary]) -> str:
     """The measured table and the goals, for the terminal."""
     lines = _table(bench, summaries, references=False)
@@ -393,7 +504,7 @@ def markdown(bench: Any, summaries: dict[str, Summary], context: Context) -> str
     """The whole ``RESULTS.md``: header, table, goals and the plot."""
     tpe_seeds = len(bench.runs.get(OPTUNA, ()))
     seeds = max((s.runs for n, s in summaries.items() if n != OPTUNA), default=0)
-    lines = ["# NAS-Bench-201 search efficiency (issue #5)", ""]
+    lines = ["# NAS-Bench-201 search efficiency (issues #5 and #12)", ""]
     if seeds < context.full_seeds:
         lines += [
             f"> **Development run ({seeds} seeds"
@@ -425,6 +536,14 @@ def markdown(bench: Any, summaries: dict[str, Summary], context: Context) -> str
         "(a shared box: timings are noisy)",
         f"- Total wall time: {bench.seconds:.0f} s with {bench.jobs} process(es), one torch "
         "thread each",
+        *(
+            [
+                "- Fewer runs (`--seeds-of`, for cost): "
+                + ", ".join(f"{n} {s.runs}" for n, s in summaries.items() if s.runs < seeds)
+            ]
+            if any(s.runs < seeds for n, s in summaries.items() if n != OPTUNA)
+            else []
+        ),
         f"- Optimum: index {index}, {fitness:g} validation (the unique maximum of the reward), "
         f"{reported:.2f} test (the table's best test accuracy is {bench.best_report:.2f}, "
         f"held by {bench.best_report_cells} cell(s); only the reward's arg-max counts as found)",
@@ -451,6 +570,9 @@ def markdown(bench: Any, summaries: dict[str, Summary], context: Context) -> str
         'A mean meets a quoted target when it is at least the target. "Beats random search" '
         "needs a difference of at least two standard errors (Welch's t ≥ 2).",
         "",
+        *_welch_table(bench, summaries),
+    ]
+    lines += [
         "## Test accuracy against queries",
         "",
         f"![mean test accuracy of the pick against queries]({context.plot})",

@@ -27,6 +27,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+from symbolic_nas.algorithms._predictor import ACQUISITION_CONSTRAINTS
 from symbolic_nas.validation import Interval, Options, check
 
 __all__ = ["REWARD_TRANSFORMS", "ControllerConfig", "PPOConfig", "ReinforceConfig"]
@@ -81,6 +82,19 @@ class ControllerConfig:
             sample again (see :mod:`~symbolic_nas.algorithms.controller.search`).
         max_staleness: Feedback from policies more updates old than this is
             dropped from the gradient.
+        predictor: Screen the controller's samples with a performance
+            predictor (see :mod:`~symbolic_nas.algorithms.controller.search`):
+            of ``predictor_candidates`` samples, only the most promising is
+            proposed.
+        predictor_candidates: Samples screened per proposal (at least 2).
+        predictor_warmup: Rewarded architectures before the predictor screens
+            (at least 2); until then proposals are the controller's own.
+        predictor_refit: New rewards that trigger a refit of the predictor.
+        predictor_acquisition: ``"its"`` (independent Thompson sampling over the
+            predictor ensemble) or ``"mean"`` (its mean).
+        predicted_rewards: Screened-out samples per proposal (the best predicted)
+            that the controller also learns from, with their predicted reward as
+            the reward (0: it learns from real rewards only).
 
     Example:
         >>> from symbolic_nas.algorithms.controller import ControllerConfig
@@ -113,6 +127,12 @@ class ControllerConfig:
     )
     reward_memory: bool = hyperparameter(True, "boolean")
     max_staleness: int = hyperparameter(8, Interval(int, 0, None))
+    predictor: bool = hyperparameter(True, "boolean")
+    predictor_candidates: int = hyperparameter(64, Interval(int, 2, None))
+    predictor_warmup: int = hyperparameter(10, Interval(int, 2, None))
+    predictor_refit: int = hyperparameter(8, _AT_LEAST_ONE)
+    predictor_acquisition: str = hyperparameter("its", *ACQUISITION_CONSTRAINTS)
+    predicted_rewards: int = hyperparameter(0, Interval(int, 0, None))
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -219,6 +239,7 @@ class ReinforceConfig(ControllerConfig):
             "tanh_constant": 0.0,
             "reward_transform": "cube",
             "reward_memory": False,
+            "predictor": False,
         },
     }
 

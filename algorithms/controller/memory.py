@@ -112,6 +112,10 @@ class RewardMemory:
             return None
         return entry[0] / entry[1]
 
+    def means(self) -> list[tuple[tuple[int, ...], float]]:
+        """``(tokens, mean reward)`` per architecture, in the order first rewarded."""
+        return [(k, v[0] / v[1]) for k, v in self._entries.items()]
+
     def state(self) -> list[list[Any]]:
         """``[tokens, total, count]`` per architecture, in the order first rewarded."""
         return [[list(k), v[0], v[1]] for k, v in self._entries.items()]

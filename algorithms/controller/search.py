@@ -45,6 +45,25 @@ The samples, the memory and the baseline's moments are the small classes of
 :mod:`~symbolic_nas.algorithms.controller.memory`.
 A rewarded architecture's reward is taken as known: with noisy evaluations,
 ``reward_memory=False`` lets the search evaluate it again.
+
+Predictor screening (``predictor=True``, the default; off in the
+``zoph_le_2017`` preset). Once ``predictor_warmup`` architectures have rewards,
+each proposal is chosen among ``predictor_candidates`` fresh samples of the
+current policy (those not yet rewarded nor outstanding) by a performance
+predictor fitted to the rewards so far (refitted every ``predictor_refit`` new
+rewards) (:mod:`~symbolic_nas.algorithms._predictor`:
+an ensemble of small MLPs on the codec's one-hot encoding, as ``bananas``
+uses), by independent Thompson sampling over the ensemble (or its mean). The
+chosen sample keeps its log-probability and the controller learns from its real
+reward as from any sample, so the policy still moves towards what is good and
+the predictor only spends the evaluations where they promise most; with
+``predicted_rewards=k`` the ``k`` best-predicted samples that were screened out
+also join the next update with their predicted reward (at most ``batch_size``
+such samples per update, as memory hits). This follows the idea of a predictor
+guiding an RL agent (as one summary describes Cassimon, Mercelis and Mets,
+"Scalable Reinforcement Learning-based Neural Architecture Search", 2024); the
+screening and its settings are this library's, chosen on NAS-Bench-201
+(``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -61,6 +80,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from symbolic_nas.algorithms._predictor import Screen
 from symbolic_nas.algorithms.base import Algorithm, Proposal
 from symbolic_nas.algorithms.controller.config import ControllerConfig
 from symbolic_nas.algorithms.controller.memory import Moments, RewardMemory, Sample
@@ -186,6 +206,12 @@ class ControllerSearch(Algorithm):
     def _setup(self) -> None:
         init_seed = self.rng.getrandbits(62)
         sample_seed = self.rng.getrandbits(62)
+        screen_seed = self.rng.getrandbits(62)
+        self._screen = (
+            Screen(self.codec, refit_every=self.config.predictor_refit, seed=screen_seed)
+            if self.config.predictor
+            else None
+        )
         self._controller = Controller(
             self.codec,
             hidden_size=self.config.hidden_size,
@@ -242,6 +268,10 @@ class ControllerSearch(Algorithm):
             return self._draw()
 
     def _draw(self) -> tuple[list[int], dict[str, Any] | None]:
+        if self._screen is not None and len(self._memory) >= self.config.predictor_warmup:
+            screened = self._screened()
+            if screened is not None:
+                return screened
         draws = 0
         while True:
             if not self._queue:
@@ -261,6 +291,39 @@ class ControllerSearch(Algorithm):
             self._hits_now += 1
             if len(self._buffer) - self._buffered_real < self.config.batch_size:
                 self._learn(sample, remembered, real=False)
+
+    def _screened(self) -> tuple[list[int], dict[str, Any]] | None:
+        """The most promising of ``predictor_candidates`` fresh samples (None: no
+        sample was fresh)."""
+        assert self._screen is not None
+        config = self.config
+        pending = {tuple(p.tokens) for p in self._outstanding.values()}
+        fresh: dict[tuple[int, ...], tuple[list[int], float]] = {}
+        for tokens, log_prob in self.controller.sample(
+            config.predictor_candidates, self._generator
+        ):
+            key = tuple(tokens)
+            if key not in fresh and key not in pending and self._memory.recall(tokens) is None:
+                fresh[key] = (tokens, log_prob)
+        if not fresh:
+            return None
+        candidates = list(fresh.values())
+        best, mean = self._screen.pick(
+            self._memory.means(),
+            [t for t, _ in candidates],
+            config.predictor_acquisition,
+            self.rng,
+        )
+        if config.predicted_rewards:
+            others = sorted(
+                (i for i in range(len(candidates)) if i != best), key=lambda i: -mean[i]
+            )
+            for i in others[: config.predicted_rewards]:
+                if len(self._buffer) - self._buffered_real < config.batch_size:
+                    tokens, log_prob = candidates[i]
+                    self._learn(Sample(tokens, log_prob, self._version), float(mean[i]), real=False)
+        tokens, log_prob = candidates[best]
+        return tokens, {"log_prob": log_prob, "predicted": float(mean[best])}
 
     def _feedback(self, proposal: Proposal, reward: float) -> None:
         with one_torch_thread():
@@ -383,6 +446,8 @@ class ControllerSearch(Algorithm):
             "memory_hits": float(self._memory_hits),
             "dropped_stale": float(self._dropped),
         }
+        if self._screen is not None:
+            out["predictor_fits"] = float(self._screen.fits)
         if self._moments.baseline is not None:
             out["baseline"] = self._moments.baseline
         if self._moments.rms is not None:
@@ -406,6 +471,7 @@ class ControllerSearch(Algorithm):
             "version_hits": [self._hits_now, self._hits_before],
             "dropped": self._dropped,
             "last": dict(self._last),
+            "screen": None if self._screen is None else [self._screen.fits, self._screen.fitted_on],
         }
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
@@ -422,6 +488,11 @@ class ControllerSearch(Algorithm):
         self._hits_now, self._hits_before = (int(n) for n in state["version_hits"])
         self._dropped = int(state["dropped"])
         self._last = {k: float(v) for k, v in state["last"].items()}
+        if self._screen is not None:
+            # The predictor is refitted from the memory when next needed (same seed, same fit).
+            self._screen.forget()
+            if state.get("screen") is not None:
+                self._screen.fits, self._screen.fitted_on = (int(n) for n in state["screen"])
 
     def __repr__(self) -> str:
         return (

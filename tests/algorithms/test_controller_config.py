@@ -56,6 +56,7 @@ def test_presets_and_overrides():
         "tanh_constant",
         "reward_transform",
         "reward_memory",
+        "predictor",
     }
     assert ReinforceConfig.from_preset("zoph_le_2017", batch_size=16) == paper.override(
         batch_size=16

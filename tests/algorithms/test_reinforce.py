@@ -26,7 +26,8 @@ def _save_load(state):
 
 def test_interface_and_exact_resume_through_torch_save():
     codec = sn.encode(skip_space())
-    algo = algorithms.get("reinforce", seed=0, batch_size=3, sample_batch=5)
+    # The controller's own queue (predictor screening is resumed in test_predictor.py).
+    algo = algorithms.get("reinforce", seed=0, batch_size=3, sample_batch=5, predictor=False)
     algo.setup(codec, budget=200)
     rng = np.random.default_rng(0)
     pending = []
@@ -38,7 +39,7 @@ def test_interface_and_exact_resume_through_torch_save():
             break  # every part of the state is in play
     assert algo.version > 0 and algo.outstanding and algo._buffer and algo._queue
     state = _save_load(algo.state_dict())
-    clone = algorithms.get("reinforce", seed=0, batch_size=3, sample_batch=5)
+    clone = algorithms.get("reinforce", seed=0, batch_size=3, sample_batch=5, predictor=False)
     clone.setup(codec, budget=200)
     clone.load_state_dict(state)
     assert [p.id for p in clone.outstanding] == [p.id for p in algo.outstanding]
@@ -356,7 +357,7 @@ def test_reward_memory_never_hands_out_a_rewarded_architecture_twice():
 
 def test_after_a_version_with_memory_hits_the_next_version_samples_64_at_once():
     codec = sn.encode(toy_space())  # 27 architectures
-    algo = algorithms.get("reinforce", seed=0, batch_size=2, sample_batch=2)
+    algo = algorithms.get("reinforce", seed=0, batch_size=2, sample_batch=2, predictor=False)
     algo.setup(codec)
     calls: list[tuple[int, int]] = []  # (policy version, architectures drawn)
     sample = algo.controller.sample
@@ -388,7 +389,7 @@ def test_after_a_version_with_memory_hits_the_next_version_samples_64_at_once():
             break
     else:
         raise AssertionError("no update right after a memory hit")
-    clone = algorithms.get("reinforce", seed=0, batch_size=2, sample_batch=2)
+    clone = algorithms.get("reinforce", seed=0, batch_size=2, sample_batch=2, predictor=False)
     clone.setup(codec)
     clone.load_state_dict(algo.state_dict())
     for _ in range(10):
