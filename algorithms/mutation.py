@@ -12,10 +12,16 @@ allow (e.g. a sorted ``manyof`` pick after an earlier pick moved past it). In
 an exact-``k`` anchor group one membership moves: a chosen member is dropped
 and a uniformly random unchosen one is added, or the other way round.
 
-:func:`neighbours` lists every such one-decision change at once (local search's
-neighbourhood, White, Nolen and Savani, UAI 2021): each other valid token of each
-active decision, and each membership swap of an exact-``k`` group, with the
-decisions a change makes active drawn at random as in :func:`mutate`.
+The neighbourhood is listed in terms of *moves* ``(position, token)``
+(:func:`moves`): each other valid token of each active decision, and for a member
+of an exact-``k`` group the flip of its membership, whose opposite flip goes to a
+partner drawn from ``rng`` (:func:`apply_move`). :func:`labelled_neighbours` pairs
+every move with the neighbour it leads to (random walk's and the learned search
+agent's neighbourhood, Cassimon, Mercelis & Mets 2024: the agent scores moves by
+these labels, in this order); :func:`neighbours` lists the distinct neighbours
+with every membership swap of an exact-``k`` group spelled out (local search's
+neighbourhood, White, Nolen and Savani, UAI 2021). All of them, and
+:func:`mutate`, change one decision and re-walk the rest with the same code.
 
 With exact float values (:func:`mutate_with_floats`, what ``evolution`` uses by
 default), a float decision is a position like any other, but it moves by a
@@ -34,7 +40,18 @@ from collections.abc import Sequence
 from symbolic_nas.space.codec import FLOAT, Codec
 from symbolic_nas.space.floats import perturb_float, random_float, snap_floats
 
-__all__ = ["mutate", "mutate_with_floats", "neighbours"]
+__all__ = [
+    "Move",
+    "apply_move",
+    "labelled_neighbours",
+    "moves",
+    "mutate",
+    "mutate_with_floats",
+    "neighbours",
+]
+
+#: A move: ``(position, new token)``; the position indexes the token sequence.
+Move = tuple[int, int]
 
 
 def mutate(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[int]:
@@ -115,21 +132,18 @@ def _mutate(
     if not mutable:
         return list(tokens)
     position = mutable[rng.randrange(len(mutable))]
-    new_tokens = list(tokens)
     dec = codec.decisions[decisions[position]]
     if floats is not None and dec.kind == FLOAT:
         value = floats.get(dec.index, float(dec.values[tokens[position]]))
         floats[dec.index] = perturb_float(dec, value, rng)
-        return new_tokens  # no subtree: the rest stays (the caller snaps the token)
+        return list(tokens)  # no subtree: the rest stays (the caller snaps the token)
     if exact[position]:
         # Exactly k members: move one membership to a uniformly random other member.
-        partners = _partners(codec, decisions, tokens, position)
-        new_tokens[partners[rng.randrange(len(partners))]] = tokens[position]
-        new_tokens[position] = 1 - tokens[position]
+        new = 1 - int(tokens[position])
     else:
         others = [t for t in valid_at[position] if t != tokens[position]]
-        new_tokens[position] = others[rng.randrange(len(others))]
-    return _rewalk(codec, decisions, new_tokens, position, rng, floats)
+        new = others[rng.randrange(len(others))]
+    return _change(codec, decisions, tokens, position, new, rng, floats=floats)
 
 
 def neighbours(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[list[int]]:
@@ -163,30 +177,108 @@ def neighbours(codec: Codec, tokens: Sequence[int], rng: random.Random) -> list[
         >>> neighbours(codec, [0, 0], random.Random(0))
         [[1, 0], [2, 0], [0, 1]]
     """
-    decisions, valid_at, exact = _positions(codec, tokens)
+    decisions, found = moves(codec, tokens)
     out: list[list[int]] = []
     seen = {tuple(tokens)}
-    for position, valid in enumerate(valid_at):
-        changes: list[list[int]] = []
-        if exact[position]:
-            for partner in _partners(codec, decisions, tokens, position):
-                if partner > position:
-                    changed = list(tokens)
-                    changed[partner], changed[position] = tokens[position], tokens[partner]
-                    changes.append(changed)
-        else:
-            for token in valid:
-                if token != tokens[position]:
-                    changed = list(tokens)
-                    changed[position] = token
-                    changes.append(changed)
-        for changed in changes:
-            neighbour = _rewalk(codec, decisions, changed, position, rng)
+    for position, new in found:
+        partners: list[int | None] = [None]
+        if codec.decisions[decisions[position]].required is not None:
+            # Every swap with a member of the other state, at the earlier member of the pair.
+            partners = [p for p in _partners(codec, decisions, tokens, position) if p > position]
+        for partner in partners:
+            neighbour = _change(codec, decisions, tokens, position, new, rng, partner)
             key = tuple(neighbour)
             if key not in seen:
                 seen.add(key)
                 out.append(neighbour)
     return out
+
+
+def moves(codec: Codec, tokens: Sequence[int]) -> tuple[list[int], list[Move]]:
+    """The decision index of each token and every move of ``tokens``, in position order.
+
+    A move gives an active decision another token its masks allow there (in token
+    order), or flips the membership of a member of an exact-``k`` group (its
+    partner is drawn when the move is applied, :func:`apply_move`).
+
+    Raises:
+        ValueError: ``tokens`` is not a valid sequence of ``codec``.
+
+    Example:
+        >>> import symbolic_nas as sn
+        >>> from symbolic_nas.algorithms.mutation import moves
+        >>> codec = sn.encode({"a": sn.oneof([1, 2, 3]), "b": sn.oneof([4, 5])})
+        >>> moves(codec, [0, 1])
+        ([0, 1], [(0, 1), (0, 2), (1, 0)])
+    """
+    decisions, valid_at, exact = _positions(codec, tokens)
+    found: list[Move] = []
+    for position, valid in enumerate(valid_at):
+        token = int(tokens[position])
+        if exact[position]:
+            found.append((position, 1 - token))
+        elif codec.decisions[decisions[position]].required is None:
+            found += [(position, t) for t in valid if t != token]
+    return decisions, found
+
+
+def apply_move(
+    codec: Codec,
+    tokens: Sequence[int],
+    move: Move,
+    rng: random.Random,
+    decisions: Sequence[int] | None = None,
+) -> list[int]:
+    """The neighbour that ``move`` leads to.
+
+    The rest of the sequence is re-walked as in :func:`mutate`; in an exact-``k``
+    group the opposite flip goes to a partner drawn uniformly from ``rng``, so
+    exactly ``k`` stay chosen.
+
+    Args:
+        codec: The space's codec.
+        tokens: A valid token sequence of ``codec``.
+        move: One of :func:`moves`' moves of ``tokens``.
+        rng: Draws the tokens of decisions the move makes active (and the partner).
+        decisions: ``codec.trace(tokens)`` when the caller has it.
+
+    Example:
+        >>> import random
+        >>> import symbolic_nas as sn
+        >>> from symbolic_nas.algorithms.mutation import apply_move
+        >>> codec = sn.encode({"a": sn.oneof([1, 2, 3]), "b": sn.oneof([4, 5])})
+        >>> apply_move(codec, [0, 1], (0, 2), random.Random(0))
+        [2, 1]
+    """
+    if decisions is None:
+        decisions = codec.trace(tokens)
+    position, new = move
+    return _change(codec, decisions, tokens, position, new, rng)
+
+
+def labelled_neighbours(
+    codec: Codec, tokens: Sequence[int], rng: random.Random
+) -> list[tuple[Move, list[int]]]:
+    """Every move of ``tokens`` (:func:`moves`) with the neighbour it leads to, in order.
+
+    Args:
+        codec: The space's codec.
+        tokens: A valid token sequence of ``codec``.
+        rng: Draws the tokens of decisions a move makes active (and anchor partners).
+
+    Raises:
+        ValueError: ``tokens`` is not a valid sequence of ``codec``.
+
+    Example:
+        >>> import random
+        >>> import symbolic_nas as sn
+        >>> from symbolic_nas.algorithms.mutation import labelled_neighbours
+        >>> codec = sn.encode({"a": sn.oneof([1, 2, 3]), "b": sn.oneof([4, 5])})
+        >>> labelled_neighbours(codec, [0, 1], random.Random(0))
+        [((0, 1), [1, 1]), ((0, 2), [2, 1]), ((1, 0), [0, 0])]
+    """
+    decisions, found = moves(codec, tokens)
+    return [(m, apply_move(codec, tokens, m, rng, decisions)) for m in found]
 
 
 def _positions(
@@ -203,7 +295,7 @@ def _positions(
 
 
 def _partners(
-    codec: Codec, decisions: list[int], tokens: Sequence[int], position: int
+    codec: Codec, decisions: Sequence[int], tokens: Sequence[int], position: int
 ) -> list[int]:
     """Positions of the same exact-k group in the other state than ``position``'s."""
     group = codec.decisions[decisions[position]].group
@@ -215,9 +307,31 @@ def _partners(
     ]
 
 
+def _change(
+    codec: Codec,
+    decisions: Sequence[int],
+    tokens: Sequence[int],
+    position: int,
+    new: int,
+    rng: random.Random,
+    partner: int | None = None,
+    floats: dict[int, float] | None = None,
+) -> list[int]:
+    """``tokens`` with ``new`` at ``position``, the rest re-walked (:func:`_rewalk`). For
+    an exact-k member, ``partner`` (drawn from ``rng`` when None) takes the old token."""
+    changed = [int(t) for t in tokens]
+    if codec.decisions[decisions[position]].required is not None:
+        if partner is None:
+            partners = _partners(codec, decisions, tokens, position)
+            partner = partners[rng.randrange(len(partners))]
+        changed[partner] = int(tokens[position])
+    changed[position] = int(new)
+    return _rewalk(codec, decisions, changed, position, rng, floats)
+
+
 def _rewalk(
     codec: Codec,
-    decisions: list[int],
+    decisions: Sequence[int],
     new_tokens: list[int],
     position: int,
     rng: random.Random,

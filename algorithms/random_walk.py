@@ -6,7 +6,7 @@ local search; random walks over the architecture graph are the classic
 exploration baseline (e.g. White, Nolen & Savani, UAI 2021, use them to study
 the loss landscape of NAS). Each proposal is a uniformly random neighbour of the
 last proposed architecture (one active decision changed,
-:mod:`~symbolic_nas.algorithms.neighbours`), whatever its reward. So that a
+:func:`~symbolic_nas.algorithms.mutation.labelled_neighbours`), whatever its reward. So that a
 query is never spent twice, neighbours already proposed are skipped; a walk
 with no unproposed neighbour left jumps to a uniformly random unproposed
 architecture (when a few random draws find one).
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from symbolic_nas.algorithms.base import Algorithm, register
-from symbolic_nas.algorithms.neighbours import neighbours
+from symbolic_nas.algorithms.mutation import labelled_neighbours
 
 __all__ = ["RandomWalk"]
 
@@ -56,7 +56,7 @@ class RandomWalk(Algorithm):
         options = []
         if self._last is not None:
             options = [
-                n for _, n in neighbours(self.codec, self._last, self.rng)
+                n for _, n in labelled_neighbours(self.codec, self._last, self.rng)
                 if tuple(n) not in self._seen
             ]  # fmt: skip
         jump = not options

@@ -131,7 +131,7 @@ def test_process_executor_validates_its_arguments():
 def test_symbolized_factories_of_published_classes_travel_to_workers():
     import cloudpickle
 
-    from symbolic_nas.tuner.evaluation import dumps
+    from symbolic_nas.tuner.pickling import dumps
 
     linear = sn.symbolize(nn.Linear)
     space = {"fc": linear(4, sn.oneof([2, 3])), "act": sn.oneof(["relu", "gelu"])}

@@ -36,7 +36,7 @@ from symbolic_nas.algorithms.learned_search.walk import (
     observation_from_state,
     observation_to_state,
 )
-from symbolic_nas.algorithms.neighbours import Move
+from symbolic_nas.algorithms.mutation import Move
 from symbolic_nas.constraints import InstanceOf
 from symbolic_nas.validation import Interval, validate_params
 

@@ -2,7 +2,7 @@
 
 The state space is the search space (Cassimon et al. 2024): the agent stands on
 the *current* architecture and an action is a move to one of its neighbours
-(:mod:`~symbolic_nas.algorithms.neighbours`: one active decision changed). What
+(:func:`~symbolic_nas.algorithms.mutation.moves`: one active decision changed). What
 the paper's summaries leave open is chosen here as a careful reimplementation
 would, and is stated so:
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from symbolic_nas.algorithms.neighbours import Move, apply_move, moves
+from symbolic_nas.algorithms.mutation import Move, apply_move, moves
 from symbolic_nas.space.codec import Codec
 
 __all__ = ["NUM_FEATURES", "NUM_GLOBALS", "Walk", "vocab_of"]

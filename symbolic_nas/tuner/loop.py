@@ -1,17 +1,17 @@
 """``sn.search``: the search loop, its failure policy, persistence and resume.
 
 The driver process holds the algorithm. It proposes as soon as a worker is
-free, hands tasks to an executor (:mod:`symbolic_nas.tuner.executors.local`), gives
-feedback in whatever order trials finish, journals every event to the run
-directory (:mod:`symbolic_nas.storage.rundir`) and calls the callbacks. Workers only
-build and evaluate children.
+free, hands tasks to an executor (:mod:`symbolic_nas.tuner.executors.local`, chosen
+by :mod:`symbolic_nas.tuner.executor_choice`), gives feedback in whatever order
+trials finish, journals every event to the run directory
+(:mod:`symbolic_nas.storage.rundir`) and calls the callbacks. Workers only build and
+evaluate children.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -45,12 +45,8 @@ from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.callbacks import Callback, SearchContext
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
 from symbolic_nas.tuner.evaluators import input_of, is_stateful
-from symbolic_nas.tuner.executors.local import (
-    Executor,
-    InlineExecutor,
-    ProcessExecutor,
-    visible_gpus,
-)
+from symbolic_nas.tuner.executor_choice import make_executor, spawns_workers
+from symbolic_nas.tuner.executors.base import Executor
 from symbolic_nas.tuner.executors.main_guard import check_main_module, check_not_bootstrapping
 from symbolic_nas.tuner.objectives import (
     ObjectiveMissingError,
@@ -115,7 +111,7 @@ def run(
         The :class:`~symbolic_nas.storage.trial.SearchResult`.
     """
     check_not_bootstrapping()  # Before the run directory is touched (see main_guard).
-    if _spawns_workers(options):
+    if spawns_workers(options):
         check_main_module()
     if not callable(evaluate):
         raise ValueError(f"`evaluate` must be callable, but got {evaluate!r}")
@@ -130,14 +126,6 @@ def run(
         evaluate.bind(codec)  # type: ignore[attr-defined]  # may refuse the space
     defaults = list(default_callbacks(options)) if default_callbacks is not None else []
     return _Search(codec, evaluate, options, defaults).run()
-
-
-def _spawns_workers(options: SearchOptions) -> bool:
-    """Whether the search runs trials in ``spawn`` worker processes (which import the main
-    script again)."""
-    if isinstance(options.executor, Executor):
-        return isinstance(options.executor, ProcessExecutor)
-    return options.executor == "process" or (options.executor == "auto" and options.workers != 1)
 
 
 class _Search:
@@ -256,34 +244,6 @@ class _Search:
 
     # ------------------------------------------------------------------ loop
 
-    def _make_executor(self) -> Executor:
-        o = self.options
-        kind = o.executor
-        if isinstance(kind, Executor):
-            return kind
-        if kind == "auto":
-            kind = "inline" if o.workers == 1 else "process"
-        if kind == "inline":
-            if o.workers not in (1, "auto"):
-                raise ValueError(
-                    f"`workers` must be 1 with executor='inline', but got {o.workers!r}"
-                )
-            return InlineExecutor(trial_timeout=o.trial_timeout)
-        if kind == "process":
-            gpus = visible_gpus() if o.gpus is None else o.gpus
-            workers = o.workers if o.workers != "auto" else (len(gpus) or _cpu_count())
-            return ProcessExecutor(
-                workers=workers, gpus=gpus, threads=o.worker_threads, trial_timeout=o.trial_timeout
-            )
-        from symbolic_nas.tuner.executors.ray_actors import RayExecutor
-
-        return RayExecutor(
-            workers=o.workers,
-            gpus_per_trial=o.gpus_per_trial,
-            threads=o.worker_threads,
-            trial_timeout=o.trial_timeout,
-        )
-
     def run(self) -> SearchResult:
         o = self.options
         callbacks = self.callbacks = self._callbacks()
@@ -309,7 +269,7 @@ class _Search:
         try:
             callbacks("on_search_start", context)
             if len(self.finished) < o.num_trials:
-                executor = self._make_executor()
+                executor = make_executor(o)
                 executor.set_report_handler(self.pruning.handle)
                 executor.start(Evaluation(self.codec, with_objectives(self.evaluate, o.objectives)))
                 self._loop(executor, callbacks)
@@ -517,10 +477,3 @@ class _Search:
             if self.options.objectives is None
             else self.options.objectives.directions,
         )
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

@@ -23,7 +23,7 @@ from symbolic_nas.algorithms.learned_search.actors import Actor, ActorDied, Proc
 from symbolic_nas.algorithms.learned_search.algorithm import choose_move
 from symbolic_nas.algorithms.learned_search.learning import NStep, PrioritizedReplay
 from symbolic_nas.algorithms.learned_search.walk import Walk
-from symbolic_nas.algorithms.neighbours import neighbours
+from symbolic_nas.algorithms.mutation import labelled_neighbours as neighbours
 from symbolic_nas.testing import algorithm_test_spaces
 
 NB201 = sn.encode(spaces.get("nasbench201"))

@@ -25,8 +25,9 @@ from typing import Any
 
 from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.training.reports import Report
-from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, describe_error, dumps
+from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, describe_error
 from symbolic_nas.tuner.executors.base import Executor, Slot, SlotExecutor, WorkerError
+from symbolic_nas.tuner.pickling import dumps
 
 __all__ = [
     "Executor",

@@ -24,9 +24,10 @@ import warnings
 from typing import Any
 
 from symbolic_nas.training.reports import Report
-from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, dumps
+from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task
 from symbolic_nas.tuner.executors.base import Slot, SlotExecutor, WorkerError
 from symbolic_nas.tuner.executors.ray_connect import connect, load_error
+from symbolic_nas.tuner.pickling import dumps
 
 __all__ = ["RayExecutor", "connect"]
 
