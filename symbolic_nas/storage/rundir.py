@@ -370,11 +370,7 @@ class Run:
             "time": time.time(),
             "algorithm": state,
         }
-        with tempfile.SpooledTemporaryFile() as buffer:
-            torch.save(payload, buffer)
-            buffer.seek(0)
-            data = buffer.read()
-        atomic_write(self.file(CHECKPOINT), data, self._fsync)
+        self._save_torch(CHECKPOINT, payload)
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint (``position``, ``fingerprint``, ``algorithm``), or None.
@@ -426,11 +422,15 @@ class Run:
             "time": time.time(),
             "evaluator": state,
         }
+        self._save_torch(EVALUATOR, payload)
+
+    def _save_torch(self, name: str, payload: dict[str, Any]) -> None:
+        """Writes ``payload`` with ``torch.save`` to the run's file ``name``, atomically."""
         with tempfile.SpooledTemporaryFile() as buffer:
             torch.save(payload, buffer)
             buffer.seek(0)
             data = buffer.read()
-        atomic_write(self.file(EVALUATOR), data, self._fsync)
+        atomic_write(self.file(name), data, self._fsync)
 
     def load_evaluator_state(self) -> dict[str, Any] | None:
         """The evaluator state saved by :meth:`save_evaluator_state`, or None if there is none.
