@@ -302,3 +302,27 @@ def test_an_algorithm_with_the_old_feedback_signature_still_works_with_objective
     algorithm = OldStyle(seed=0)
     result = sn.search(SPACE, evaluate, objectives=OBJECTIVES, algorithm=algorithm, num_trials=4)
     assert algorithm.told == [t.reward for t in sorted(result.trials, key=lambda t: t.id)]
+
+
+def test_the_issue_s_exact_objectives_dict_works_with_accuracy_and_latency_metrics():
+    def measured(arch):
+        return {"accuracy": 1 - 1 / (arch["w"] * arch["d"] + 1), "latency": float(arch["w"])}
+
+    result = sn.search(
+        SPACE,
+        measured,
+        objectives={"accuracy": "max", "latency": "min"},
+        algorithm="nsga2",
+        num_trials=12,
+        progress=False,
+        tensorboard=False,
+    )
+    front = result.pareto_front()
+    assert front and all(t.status.is_finished() for t in front)
+    for a, b in itertools.permutations(front, 2):  # no trial of the front dominates another
+        assert not (
+            a.metrics["accuracy"] >= b.metrics["accuracy"]
+            and a.metrics["latency"] <= b.metrics["latency"]
+            and (a.metrics["accuracy"], a.metrics["latency"])
+            != (b.metrics["accuracy"], b.metrics["latency"])
+        )
