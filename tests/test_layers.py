@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "symbolic_nas.validation": 0,
     "symbolic_nas.constraints": 0,
     "symbolic_nas.registry": 0,
+    "symbolic_nas.processes": 0,
     "symbolic_nas.space": 1,
     "symbolic_nas.spaces": 1,
     "symbolic_nas.training": 1,

@@ -20,10 +20,8 @@ import contextlib
 import math
 import multiprocessing
 import multiprocessing.connection
-import os
 import random
 import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -35,6 +33,7 @@ from symbolic_nas.algorithms.learned_search.agent import new_agent
 from symbolic_nas.algorithms.learned_search.algorithm import choose_move
 from symbolic_nas.algorithms.learned_search.learning import DoubleQ, NStep, Transition
 from symbolic_nas.algorithms.learned_search.walk import Walk
+from symbolic_nas.processes import exit_with_parent
 from symbolic_nas.space.codec import Codec, encode
 
 __all__ = ["Actor", "ActorDied", "ProcessActor", "RayActor"]
@@ -155,22 +154,10 @@ class Actor:
 # ---------------------------------------------------------------------- processes
 
 
-def _exit_with_parent() -> None:
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def _actor_main(conn: multiprocessing.connection.Connection, payload: bytes) -> None:
     """An actor process: build the actor, then answer chunk requests until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    exit_with_parent()
     try:
         import cloudpickle
 

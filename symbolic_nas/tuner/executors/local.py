@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from symbolic_nas.processes import exit_with_parent
 from symbolic_nas.storage.trial import TrialStatus
 from symbolic_nas.training.reports import Report
 from symbolic_nas.tuner.evaluation import Evaluation, Outcome, Task, describe_error
@@ -298,19 +299,6 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _exit_with_parent() -> None:
-    """Ends this worker when the driver process dies (even by SIGKILL)."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="symbolic_nas-parent-watch", daemon=True).start()
-
-
 def _pipe_reporter(conn: multiprocessing.connection.Connection) -> Callable[[Report], bool]:
     """Sends a report to the driver through the worker's pipe and waits for its answer."""
 
@@ -329,7 +317,7 @@ def _worker_main(
 ) -> None:
     """The loop of a worker process: load the evaluation once, then run tasks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    exit_with_parent()
     try:
         import cloudpickle
         import torch
