@@ -25,7 +25,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from symbolic_nas.tuner.evaluation import normalize_result
 from symbolic_nas.tuner.evaluators import input_of
@@ -69,6 +69,18 @@ class Scalarization:
 
     def __call__(self, metrics: Mapping[str, float]) -> float:
         raise NotImplementedError
+
+
+_Reward = TypeVar("_Reward", "MnasNetReward", "TuNASReward")
+
+
+def _bind_names(reward: _Reward, directions: Mapping[str, str]) -> _Reward:
+    """``reward`` with its accuracy (maximised) and cost (minimised) metric names bound."""
+    return dataclasses.replace(
+        reward,
+        accuracy=_pick(directions, reward.accuracy, "max", "accuracy"),
+        cost=_pick(directions, reward.cost, "min", "cost"),
+    )
 
 
 def _pick(directions: Mapping[str, str], name: str | None, direction: str, role: str) -> str:
@@ -122,11 +134,7 @@ class MnasNetReward(Scalarization):
                 raise InvalidParameterError(
                     f"`{name}` must be a finite float, but got {getattr(self, name)!r}"
                 )
-        return dataclasses.replace(
-            self,
-            accuracy=_pick(directions, self.accuracy, "max", "accuracy"),
-            cost=_pick(directions, self.cost, "min", "cost"),
-        )
+        return _bind_names(self, directions)
 
     def __call__(self, metrics: Mapping[str, float]) -> float:
         assert self.accuracy is not None and self.cost is not None  # bound
@@ -170,11 +178,7 @@ class TuNASReward(Scalarization):
         _positive("target", self.target)
         if not _finite(self.beta) or self.beta >= 0:
             raise InvalidParameterError(f"`beta` must be a finite float < 0, but got {self.beta!r}")
-        return dataclasses.replace(
-            self,
-            accuracy=_pick(directions, self.accuracy, "max", "accuracy"),
-            cost=_pick(directions, self.cost, "min", "cost"),
-        )
+        return _bind_names(self, directions)
 
     def __call__(self, metrics: Mapping[str, float]) -> float:
         assert self.accuracy is not None and self.cost is not None  # bound
