@@ -5,8 +5,10 @@ Subcommands:
 * ``train``: trains the shipped agent with Ape-X on the CIFAR-10 table's
   ``c10valid_val_12`` and writes it to the package
   (``algorithms/learned_search/nb201_c10.pt``), printing its cost.
-* ``throughput``: Ape-X transitions per second with 1 and 2 actors (same
-  settings otherwise, fixed number of transitions).
+* ``throughput``: Ape-X transitions per second with 1 and 2 actors (or
+  ``--actors 1,2,4,8``), the asynchronous learner at several replay ratios
+  (``--updates-per-transition``) and the ordered rounds at the default, each
+  repeated (``--repeats``, interleaved) with the median and range of the ratio.
 * ``search``: the shipped agent against ``local_search``, ``random_walk``,
   ``random`` and Optuna's TPE on three objectives, through the real ``sn.search``
   path, with ``benchmarks/nb201_search.py``'s ``anytime`` protocol: one search of
@@ -24,7 +26,7 @@ Subcommands:
   highest reward of the objective, in the search of the largest budget.
 
 Run: python benchmarks/learned_search.py {train,throughput,search} [--seeds 100]
-         [--budgets 25,50,100,300] [--jobs 2] [--out benchmarks/RESULTS-learned-search.md]
+         [--budgets 25,50,100,300] [--jobs 2] [--repeats 3] [--out figures.json]
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ OBJECTIVES: dict[str, tuple[str, str, float]] = {
     "params": ("c10valid_val_12", "c10_test_200", 5.0),
 }
 ALGORITHMS = ("learned_search", "local_search", "random_walk", "random", "optuna_tpe")
-#: The shipped agent's training settings (``train``).
-TRAIN = {"actors": 2, "transitions": 16_000, "chunk": 100, "episode_length": 100, "seed": 0}
+#: The shipped agent's training settings (``train``): ``learned_search.train``'s
+#: defaults, with rounds (``ordered``) so that the same seed gives the same agent.
+TRAIN = {"actors": 2, "ordered": True, "transitions": 200_000, "episode_length": 100, "seed": 0}
 
 
 class Objective:
@@ -272,6 +275,97 @@ def goals(summary: dict[tuple[str, str], dict[str, Any]], objectives: Sequence[s
     return lines
 
 
+# ---------------------------------------------------------------------- throughput
+
+
+def throughput(
+    transitions: int,
+    repeats: int,
+    upts: Sequence[float],
+    actor_counts: Sequence[int],
+    batch_size: int | None = None,
+) -> list[dict[str, Any]]:
+    """Transitions per second of each (replay ratio, ordering) at each actor count.
+
+    The asynchronous learner runs at every ``upts``; the ordered rounds at the
+    library's default (with ``batch_size`` given: at the last of ``upts``). Repeats
+    are interleaved (each repeat runs every actor count in turn), so a slow spell of
+    the machine hits all counts alike.
+    """
+    default = train.__kwdefaults__["updates_per_transition"]
+    batch = batch_size or train.__kwdefaults__["batch_size"]
+    modes = [(u, False) for u in upts] + [(default if batch_size is None else upts[-1], True)]
+    out = []
+    for upt, ordered in modes:
+        rates: dict[int, list[float]] = {a: [] for a in actor_counts}
+        for _ in range(repeats):
+            for actors in actor_counts:
+                result = train(
+                    Objective("c10"), spaces.get("nasbench201"), actors=actors,
+                    transitions=transitions, seed=0, updates_per_transition=upt, ordered=ordered,
+                    batch_size=batch,
+                )  # fmt: skip
+                rates[actors].append(result.transitions_per_second)
+                print(f"  upt {upt:g} ordered={ordered} {actors} actor(s): "
+                      f"{result.transitions_per_second:.0f}/s", flush=True)  # fmt: skip
+        base = rates[actor_counts[0]]
+        ratios = {a: [r / b for r, b in zip(rates[a], base)] for a in actor_counts}
+        out.append({"updates_per_transition": upt, "batch_size": batch, "ordered": ordered,
+                    "rates": rates, "ratios": ratios})  # fmt: skip
+    return out
+
+
+def _torch_job(steps: int) -> float:
+    """Seconds for ``steps`` batch-1 forward passes of a small transformer (one thread)."""
+    torch.set_num_threads(1)
+    layer = torch.nn.TransformerEncoderLayer(32, 2, 64, dropout=0.0, batch_first=True)
+    model = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    x = torch.randn(1, 6, 32)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for _ in range(steps):
+            model(x)
+    return time.perf_counter() - start
+
+
+def box_scaling(steps: int = 6000) -> float:
+    """How much work two identical CPU-bound processes do here, relative to one.
+
+    The ceiling of any 2-actor speed-up on this machine (1 = no gain, 2 = perfect).
+    """
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        one = pool.map(_torch_job, [steps])[0]
+    with context.Pool(2) as pool:
+        two = pool.map(_torch_job, [steps, steps])
+    return 2 * one / max(two)
+
+
+def markdown_throughput(rows: list[dict[str, Any]]) -> list[str]:
+    counts = list(rows[0]["rates"])
+    lines = [
+        "| learner | batch | updates per transition | samples per transition | "
+        + " | ".join(f"{a} actor(s), median (range)" for a in counts)
+        + " | "
+        + " | ".join(f"ratio {a}:{counts[0]}, median (range)" for a in counts[1:])
+        + " |",
+        "|---|---|---|---|" + "---|" * (2 * len(counts) - 1),
+    ]
+    for row in rows:
+        rates = " | ".join(
+            f"{statistics.median(r):.0f} ({min(r):.0f}–{max(r):.0f})" for r in row["rates"].values()
+        )
+        ratios = " | ".join(
+            f"{statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f})"
+            for a, r in row["ratios"].items()
+            if a != counts[0]
+        )
+        learner = "ordered rounds" if row["ordered"] else "asynchronous"
+        upt, batch = row["updates_per_transition"], row["batch_size"]
+        lines.append(f"| {learner} | {batch} | {upt:g} | {upt * batch:.2f} | {rates} | {ratios} |")
+    return lines
+
+
 # ---------------------------------------------------------------------- main
 
 
@@ -283,11 +377,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
-    parser.add_argument("--transitions", type=int, default=TRAIN["transitions"])
     parser.add_argument(
-        "--updates-per-transition", type=float, default=0.1,
-        help="throughput: learner updates per transition (0: actors only)",
+        "--transitions", type=int, default=None,
+        help=f"train: default {TRAIN['transitions']}; throughput: per run, default 20000",
     )  # fmt: skip
+    parser.add_argument(
+        "--updates-per-transition", default="0,0.02,0.1",
+        help="throughput: learner updates per transition, comma-separated (0: actors only)",
+    )  # fmt: skip
+    parser.add_argument("--actors", default="1,2", help="throughput: actor counts")
+    parser.add_argument("--batch-size", type=int, default=None, help="throughput: batch size")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput: runs per setting")
     parser.add_argument("--out", default=None, help="write the figures (JSON) here")
     parser.add_argument("--agent-out", default=str(SHIPPED_FILE))
     args = parser.parse_args(argv)
@@ -296,8 +396,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         cpu0 = time.process_time()
         result = train(
             Objective("c10"), spaces.get("nasbench201"),
-            **{**TRAIN, "transitions": args.transitions},
-            save=args.agent_out, info={"objective": "nasbench201 c10valid_val_12"},
+            **{**TRAIN, "transitions": args.transitions or TRAIN["transitions"]},
+            save=args.agent_out,
+            info={
+                "objective": "nasbench201 c10valid_val_12",
+                "trained_by": "python benchmarks/learned_search.py train",
+            },
             log=lambda s: print(s, flush=True),
         )  # fmt: skip
         figures = {
@@ -312,16 +416,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         print(json.dumps(figures))
     elif args.command == "throughput":
-        figures = {}
-        for actors in (1, 2):
-            result = train(
-                Objective("c10"), spaces.get("nasbench201"), actors=actors,
-                transitions=args.transitions, chunk=100, seed=0,
-                updates_per_transition=args.updates_per_transition,
-            )  # fmt: skip
-            figures[actors] = round(result.transitions_per_second, 1)
-            print(f"{actors} actor(s): {figures[actors]} transitions/s", flush=True)
-        print(json.dumps({"transitions_per_s": figures, "ratio": figures[2] / figures[1]}))
+        start = time.perf_counter()
+        print(f"box: two identical torch processes do {box_scaling():.2f}x the work of one")
+        rows = throughput(
+            args.transitions or 20_000, args.repeats,
+            [float(u) for u in args.updates_per_transition.split(",")],
+            [int(a) for a in args.actors.split(",")], args.batch_size,
+        )  # fmt: skip
+        print("\n".join(markdown_throughput(rows)))
+        print(f"wall time {time.perf_counter() - start:.0f} s")
+        if args.out:
+            pathlib.Path(args.out).write_text(json.dumps(rows))
     else:
         budgets = tuple(int(b) for b in args.budgets.split(","))
         names = [n for n in args.algorithms.split(",") if n]

@@ -10,8 +10,11 @@ copy). Each chunk's n-step transitions come back with initial priorities, the
 
 Two ways to host actors, behind one small handle interface (``submit``,
 ``result``, ``close``): :class:`ProcessActor` (a ``multiprocessing`` spawn
-process, the default) and :class:`RayActor` (a Ray actor, ``executor="ray"``).
-A handle whose actor died raises :class:`ActorDied`, and the learner restarts it.
+process, the default) and :class:`RayActor` (a Ray actor, ``executor="ray"``);
+:func:`wait_any` tells which handles have something to say, so an asynchronous
+learner takes chunks in the order they arrive. A handle whose actor died (or
+did not answer within its timeout of the request) raises :class:`ActorDied`
+from ``result``, and the learner restarts it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import random
 import signal
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -36,7 +39,7 @@ from symbolic_nas.algorithms.learned_search.walk import Walk
 from symbolic_nas.processes import exit_with_parent
 from symbolic_nas.space.codec import Codec, encode
 
-__all__ = ["Actor", "ActorDied", "ProcessActor", "RayActor"]
+__all__ = ["Actor", "ActorDied", "ProcessActor", "RayActor", "wait_any"]
 
 
 class ActorDied(RuntimeError):
@@ -81,7 +84,8 @@ class Actor:
         self.rng = random.Random(seed)
         self.epsilon = epsilon
         self.episode_length = episode_length
-        self.network = new_agent(self.codec, seed=seed, **shape).network
+        # Eval mode: the encoder's fused inference path (no dropout either way).
+        self.network = new_agent(self.codec, seed=seed, **shape).network.eval()
         self.scorer = DoubleQ(self.network)
         self.nstep = NStep(n_step, gamma)
         self.walk: Walk | None = None
@@ -109,10 +113,12 @@ class Actor:
             )
         self.nstep.clear()
 
-    def run(self, weights: dict[str, torch.Tensor], steps: int) -> dict[str, Any]:
-        """Loads ``weights``, takes ``steps`` steps; returns transitions, priorities, returns."""
-        self.network.load_state_dict(weights)
-        self.scorer.target.load_state_dict(weights)
+    def run(self, weights: Mapping[str, Any], steps: int) -> dict[str, Any]:
+        """Loads ``weights`` (tensors or numpy arrays), takes ``steps`` steps; returns
+        transitions, priorities, returns."""
+        state = {k: torch.as_tensor(v) for k, v in weights.items()}
+        self.network.load_state_dict(state)
+        self.scorer.target.load_state_dict(state)
         out: list[Transition] = []
         returns: list[float] = []
         for _ in range(steps):
@@ -199,10 +205,15 @@ class ProcessActor:
         )
         self.process.start()
         child.close()
+        self.submitted = time.monotonic()
         self._receive("ready")
 
+    def overdue(self) -> bool:
+        """Whether the pending request has waited longer than the timeout."""
+        return time.monotonic() > self.submitted + self.timeout
+
     def _receive(self, expected: str) -> Any:
-        deadline = time.monotonic() + self.timeout
+        deadline = self.submitted + self.timeout
         while True:
             ready = self.conn.poll(0.2)
             if ready:
@@ -222,7 +233,8 @@ class ProcessActor:
                 self.process.kill()
                 raise ActorDied(f"{self.name} did not answer within {self.timeout} s")
 
-    def submit(self, weights: dict[str, torch.Tensor], steps: int) -> None:
+    def submit(self, weights: Mapping[str, Any], steps: int) -> None:
+        self.submitted = time.monotonic()
         with contextlib.suppress(OSError, ValueError):  # A dead actor is found by result().
             self.conn.send((weights, steps))
 
@@ -257,13 +269,20 @@ class RayActor:
         remote: Any = ray.remote(num_cpus=1, max_restarts=0)(Actor)
         self.actor: Any = remote.remote(**kwargs)
         self.ref: Any = None
+        self.submitted = time.monotonic()
 
-    def submit(self, weights: dict[str, torch.Tensor], steps: int) -> None:
+    def overdue(self) -> bool:
+        """Whether the pending request has waited longer than the timeout."""
+        return time.monotonic() > self.submitted + self.timeout
+
+    def submit(self, weights: Mapping[str, Any], steps: int) -> None:
+        self.submitted = time.monotonic()
         self.ref = self.actor.run.remote(weights, steps)
 
     def result(self) -> dict[str, Any]:
+        remaining = max(0.0, self.submitted + self.timeout - time.monotonic())
         try:
-            result: dict[str, Any] = self._ray.get(self.ref, timeout=self.timeout)
+            result: dict[str, Any] = self._ray.get(self.ref, timeout=remaining)
         except Exception as e:  # RayActorError, GetTimeoutError, a failed task
             raise ActorDied(f"{self.name} died: {type(e).__name__}: {str(e)[:300]}") from None
         return result
@@ -271,3 +290,34 @@ class RayActor:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._ray.kill(self.actor)
+
+
+def wait_any(handles: Sequence[ProcessActor | RayActor], poll: float = 0.5) -> list[int]:
+    """Indices of ``handles`` whose ``result`` will not block, in index order.
+
+    Waits until at least one chunk is ready, one actor died or one request is
+    overdue (its ``result`` then raises :class:`ActorDied`).
+
+    Args:
+        handles: Handles of one kind, each with a pending request.
+        poll: Seconds between checks for overdue requests.
+    """
+    while True:
+        found = set()
+        for i, h in enumerate(handles):
+            if isinstance(h, RayActor):
+                ready, _ = h._ray.wait([h.ref], num_returns=1, timeout=0)
+                if ready:
+                    found.add(i)
+            elif h.conn.poll() or not h.process.is_alive():
+                found.add(i)
+        found |= {i for i, h in enumerate(handles) if h.overdue()}
+        if found:
+            return sorted(found)
+        if isinstance(handles[0], RayActor):
+            refs = [h.ref for h in handles if isinstance(h, RayActor)]
+            handles[0]._ray.wait(refs, num_returns=1, timeout=poll)
+        else:
+            waitables: list[Any] = [h.conn for h in handles if isinstance(h, ProcessActor)]
+            waitables += [h.process.sentinel for h in handles if isinstance(h, ProcessActor)]
+            multiprocessing.connection.wait(waitables, timeout=poll)

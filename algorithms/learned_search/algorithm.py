@@ -61,7 +61,7 @@ def choose_move(
     if epsilon > 0 and rng.random() < epsilon:
         move = open_moves[rng.randrange(len(open_moves))]
     else:
-        with torch.no_grad(), one_torch_thread():
+        with torch.inference_mode(), one_torch_thread():
             q = network(collate([obs]))[0].numpy()
         flat = int(np.argmax(q))
         move = (flat // q.shape[1], flat % q.shape[1])

@@ -19,7 +19,12 @@ from symbolic_nas.algorithms.learned_search import (
     signature,
     train,
 )
-from symbolic_nas.algorithms.learned_search.actors import Actor, ActorDied, ProcessActor
+from symbolic_nas.algorithms.learned_search.actors import (
+    Actor,
+    ActorDied,
+    ProcessActor,
+    wait_any,
+)
 from symbolic_nas.algorithms.learned_search.algorithm import choose_move
 from symbolic_nas.algorithms.learned_search.learning import NStep, PrioritizedReplay
 from symbolic_nas.algorithms.learned_search.walk import Walk
@@ -227,6 +232,40 @@ def test_a_process_actor_round_trip_and_death():
         actor.close()
 
 
+@pytest.mark.slow
+def test_wait_any_names_the_actor_that_answered_then_the_one_that_died_or_is_overdue():
+    kwargs = {"space": TINY, "objective": tiny_objective, "seed": 0, "epsilon": 0.5,
+              "episode_length": 10, "gamma": 0.9, "n_step": 3, "shape": SHAPE}  # fmt: skip
+    weights = new_agent(sn.encode(TINY), seed=0, **SHAPE).network.state_dict()
+    actors = [ProcessActor(f"actor-{i}", kwargs, timeout=300) for i in range(2)]
+    try:
+        actors[0].submit(weights, 12)
+        actors[1].timeout = 1e9  # Never sent a request: only its death may wake wait_any.
+        assert wait_any(actors, poll=0.05) == [0]
+        assert actors[0].result()["steps"] == 12
+        actors[0].submitted = float("inf")  # Nothing pending: ignore it from now on.
+        actors[1].process.kill()
+        assert wait_any(actors, poll=0.05) == [1]
+        with pytest.raises(ActorDied, match="actor-1 died"):
+            actors[1].result()
+        actors[0].submitted, actors[0].timeout = 0.0, 0.01  # A request long overdue.
+        assert wait_any(actors[:1], poll=0.05) == [0]
+        with pytest.raises(ActorDied, match="did not answer within"):
+            actors[0].result()
+    finally:
+        for actor in actors:
+            actor.close()
+
+
+def test_an_actor_takes_weights_as_numpy_arrays_as_the_learner_sends_them():
+    network = new_agent(sn.encode(TINY), seed=3, **SHAPE).network
+    arrays = {k: v.numpy().copy() for k, v in network.state_dict().items()}
+    actor = _actor()
+    actor.run(arrays, 3)
+    for k, v in actor.network.state_dict().items():
+        assert torch.equal(v, network.state_dict()[k])
+
+
 def one_good_move(tokens: list[int]) -> float:
     """From any cell with ``a != 3`` exactly one move improves: setting ``a`` to 3."""
     return 10.0 if tokens[0] == 3 else 0.0
@@ -254,6 +293,29 @@ def test_training_learns_the_known_best_move_and_is_reproducible():
         assert torch.equal(a, b)
 
 
+def test_fractional_updates_carry_over_between_chunks():
+    # 0.015 updates per transition with chunks of 40: under one update per chunk,
+    # so a learner that dropped the fraction would never update.
+    result = train(tiny_objective, TINY, actors=1, transitions=400, chunk=40, episode_length=10,
+                   warmup=40, batch_size=32, updates_per_transition=0.015, seed=0,
+                   **SHAPE)  # fmt: skip
+    assert 3 <= result.updates <= 6  # ~0.015 * 360 transitions past the warm-up
+
+
+@pytest.mark.slow
+def test_two_asynchronous_actors_train_and_ordered_rounds_reproduce_the_agent():
+    settings = dict(actors=2, transitions=600, chunk=50, episode_length=10, warmup=100,
+                    batch_size=32, updates_per_transition=0.1, seed=0, **SHAPE)  # fmt: skip
+    async_run = train(tiny_objective, TINY, **settings)
+    assert async_run.transitions >= 600 and async_run.updates > 0
+    assert async_run.agent.info["ordered"] is False
+    first = train(tiny_objective, TINY, ordered=True, **settings)
+    second = train(tiny_objective, TINY, ordered=True, **settings)
+    assert first.transitions == second.transitions and first.updates == second.updates
+    for a, b in zip(first.agent.network.parameters(), second.agent.network.parameters()):
+        assert torch.equal(a, b)
+
+
 class DiesOnce:
     """An objective whose first call in a fresh process kills that process once."""
 
@@ -269,7 +331,8 @@ class DiesOnce:
 
 @pytest.mark.slow
 def test_a_dead_actor_is_restarted_and_a_checkpointed_learner_resumes(tmp_path):
-    settings = dict(actors=1, chunk=50, episode_length=10, warmup=50, seed=0, **SHAPE)
+    settings = dict(actors=1, chunk=50, episode_length=10, warmup=50, batch_size=32,
+                    updates_per_transition=0.1, seed=0, **SHAPE)  # fmt: skip
     lines: list[str] = []
     first = train(DiesOnce(tmp_path / "marker"), TINY, transitions=150,
                   checkpoint_dir=tmp_path / "ck", checkpoint_every=1, log=lines.append,
@@ -292,5 +355,6 @@ def test_a_dead_actor_is_restarted_and_a_checkpointed_learner_resumes(tmp_path):
 def test_ray_actors_train():
     pytest.importorskip("ray")
     result = train(tiny_objective, TINY, actors=2, executor="ray", transitions=200, chunk=50,
-                   episode_length=10, warmup=50, seed=0, **SHAPE)  # fmt: skip
+                   episode_length=10, warmup=50, batch_size=32, updates_per_transition=0.1,
+                   seed=0, **SHAPE)  # fmt: skip
     assert result.transitions == 200 and result.updates > 0

@@ -80,3 +80,22 @@ def test_fault_campaign_runs_every_case_in_its_quick_mode() -> None:
         assert re.search(rf"^{re.escape(case)}\s+(ok|not yet)\s", out, re.M), out
     assert re.search(r"^SIGKILL driver, inline\s+ok\s+1 x SIGKILL: 0 lost, 0 duplicated", out, re.M)
     assert re.search(r"^\d+ cases: \d+ ok, 0 failed, [01] not yet; \d+ s$", out, re.M), out
+
+
+@pytest.mark.slow
+def test_learned_search_throughput_prints_rates_and_ratios_per_learner() -> None:
+    out = run_script(
+        "learned_search.py", "throughput", "--transitions", "200", "--repeats", "1",
+        "--updates-per-transition", "0",
+    )  # fmt: skip
+    rows = re.findall(
+        r"^\| (asynchronous|ordered rounds) \| 256 \| ([\d.]+) \| [\d.]+ \| (\d+) \(\d+–\d+\) \| "
+        r"(\d+) \(\d+–\d+\)"
+        r" \| ([\d.]+) \(",
+        out,
+        re.M,
+    )
+    assert [(r[0], r[1]) for r in rows] == [("asynchronous", "0"), ("ordered rounds", "0.003")]
+    assert re.search(r"^box: two identical torch processes do [\d.]+x the work of one", out, re.M)
+    for _, _, one, two, ratio in rows:
+        assert float(ratio) == pytest.approx(int(two) / int(one), abs=0.02)
