@@ -255,7 +255,7 @@ def train(
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # Small batches: more threads only contend with the actors.
-    handles: list[Any] = []
+    handles: list[ProcessActor | RayActor] = []
     returns_log: list[float] = []
     losses_log: list[float] = []
     restarts = 0
